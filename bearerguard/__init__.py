@@ -1,0 +1,54 @@
+"""bearerguard: bearer-token authentication and scope-based authorization for ASGI and WSGI.
+
+```python
+from bearerguard import Guard, JWTVerifier, Rule, StaticTokenVerifier
+
+guard = Guard(
+    [StaticTokenVerifier({"dev-token": ["payments.get"]}), JWTVerifier(key=PUBLIC_KEY)],
+    rules=[Rule("GET", "/api/payment/{payment_id}", scopes=["payments.get"])],
+    public_paths=["/health"],
+)
+```
+
+Adapters live in their own modules and are never imported from here:
+``bearerguard.starlette``, ``bearerguard.fastapi``, ``bearerguard.werkzeug`` and
+``bearerguard.flask``.
+"""
+
+from __future__ import annotations
+
+from .exceptions import (
+    AuthError,
+    InsufficientScopeError,
+    InvalidRequestError,
+    MissingCredentialsError,
+    ServiceUnavailableError,
+    UnauthenticatedError,
+    render_error,
+)
+from .guard import Guard, Renderer
+from .principal import Principal
+from .rules import Requirement, Rule
+from .verifiers import AsyncVerifier, JWTVerifier, StaticTokenVerifier, Verifier
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AsyncVerifier",
+    "AuthError",
+    "Guard",
+    "InsufficientScopeError",
+    "InvalidRequestError",
+    "JWTVerifier",
+    "MissingCredentialsError",
+    "Principal",
+    "Renderer",
+    "Requirement",
+    "Rule",
+    "ServiceUnavailableError",
+    "StaticTokenVerifier",
+    "UnauthenticatedError",
+    "Verifier",
+    "__version__",
+    "render_error",
+]

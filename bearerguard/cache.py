@@ -1,0 +1,112 @@
+"""The verification cache: verified principals and recent refusals, keyed by SHA-256.
+
+cachetools' ``TTLCache`` is the cache of record. It is not thread-safe (even a read
+reorders its links), so every access holds one lock; the lock is uncontended in the
+common case and costs far less than the ``get`` it guards. An entry lives at most
+``ttl`` seconds (monotonic clock) and never past the principal's own expiry, which is
+re-checked on every hit against the wall clock. Refusals are kept for a short time in
+a separate, smaller cache, so a flood of bad tokens can neither hammer a verifier nor
+evict the good entries. ``ServiceUnavailableError`` is never cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+import time
+from collections.abc import Callable
+from typing import Final
+
+from cachetools import TTLCache
+
+from .principal import Principal
+
+__all__ = ["VerificationCache", "token_key"]
+
+_Entry = tuple[Principal, float]
+
+
+def token_key(token: str) -> bytes:
+    """The cache key of a token: its SHA-256 digest, never the token itself."""
+    return hashlib.sha256(token.encode()).digest()
+
+
+class VerificationCache:
+    """Thread-safe positive and negative caches of verification results.
+
+    Args:
+        ttl: Longest life of a verified principal, in seconds (0 disables caching).
+        maxsize: Most principals kept.
+        negative_ttl: Life of a refusal, in seconds (0 disables negative caching).
+        negative_maxsize: Most refusals kept.
+        timer: Monotonic clock for TTLs.
+        clock: Wall clock (UNIX seconds) for token expiry.
+    """
+
+    def __init__(
+        self,
+        *,
+        ttl: float,
+        maxsize: int,
+        negative_ttl: float,
+        negative_maxsize: int,
+        timer: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if ttl < 0 or negative_ttl < 0:
+            raise ValueError("cache TTLs must not be negative")
+        if maxsize < 0 or negative_maxsize < 0:
+            raise ValueError("cache sizes must not be negative")
+        self._positive: Final[TTLCache[bytes, _Entry]] = TTLCache(
+            maxsize if ttl > 0 else 0, ttl, timer=timer
+        )
+        self._negative: Final[TTLCache[bytes, str]] = TTLCache(
+            negative_maxsize if negative_ttl > 0 else 0, negative_ttl, timer=timer
+        )
+        self._lock: Final = threading.Lock()
+        self.clock: Final = clock
+
+    def get(self, key: bytes) -> Principal | str | None:
+        """A cached principal, a cached refusal's description, or None on a miss."""
+        with self._lock:
+            try:
+                principal, deadline = self._positive[key]
+            except KeyError:
+                return self._negative.get(key)
+            if self.clock() < deadline:
+                return principal
+            # The token itself has expired: the entry must not outlive it.
+            del self._positive[key]
+            return None
+
+    def put(self, key: bytes, principal: Principal) -> None:
+        """Remember a verified principal (never past its ``expires_at``)."""
+        expires_at = principal.expires_at
+        deadline = math.inf if expires_at is None else expires_at.timestamp()
+        with self._lock:
+            if self._positive.maxsize:
+                self._positive[key] = (principal, deadline)
+            self._negative.pop(key, None)
+
+    def put_refusal(self, key: bytes, description: str) -> None:
+        """Remember that a token was refused (``invalid_token``) for a short while."""
+        with self._lock:
+            if self._negative.maxsize:
+                self._negative[key] = description
+
+    def discard(self, key: bytes) -> None:
+        """Forget everything about one token."""
+        with self._lock:
+            self._positive.pop(key, None)
+            self._negative.pop(key, None)
+
+    def clear(self) -> None:
+        """Forget everything."""
+        with self._lock:
+            self._positive.clear()
+            self._negative.clear()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._positive)

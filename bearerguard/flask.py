@@ -1,0 +1,69 @@
+"""Flask helpers on top of :class:`bearerguard.werkzeug.BearerGuardMiddleware`.
+
+```python
+app.wsgi_app = BearerGuardMiddleware(app.wsgi_app, guard)
+
+@app.get("/api/payment/<payment_id>")
+@require_scopes("payments.get")
+def get_payment(payment_id):
+    return {"id": payment_id, "client": current_principal.client_id}
+```
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar, cast
+
+from flask import Response, request
+from werkzeug.local import LocalProxy
+
+from .exceptions import AuthError, MissingCredentialsError
+from .guard import Guard
+from .principal import Principal
+from .rules import Requirement
+from .werkzeug import GUARD_KEY, PRINCIPAL_KEY, wsgi_denial
+
+__all__ = ["current_principal", "require_scopes"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _principal() -> Principal | None:
+    return cast("Principal | None", request.environ.get(PRINCIPAL_KEY))
+
+
+current_principal: Principal = cast("Principal", LocalProxy(_principal))
+"""The verified principal of the current request; a proxy to None when anonymous."""
+
+
+def require_scopes(
+    *scopes: str, any_scopes: Iterable[str] = (), kinds: Iterable[str] = ()
+) -> Callable[[_F], _F]:
+    """Decorate a view: its caller must hold these scopes (and be of these kinds).
+
+    Place it below ``@app.route``. Refusals get the same answers as the middleware's.
+    """
+    requirement = Requirement.build(scopes, any_scopes, kinds)
+
+    def decorator(view: _F) -> _F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            environ = request.environ
+            guard: Guard | None = environ.get(GUARD_KEY)
+            if guard is None:
+                raise RuntimeError("bearerguard: wrap app.wsgi_app in BearerGuardMiddleware")
+            principal: Principal | None = environ.get(PRINCIPAL_KEY)
+            try:
+                if principal is None:
+                    raise MissingCredentialsError()
+                guard.authorize(principal, requirement)
+            except AuthError as error:
+                status, headers, body = wsgi_denial(guard, error, request.method)
+                return Response(body, status=status, headers=headers)
+            return view(*args, **kwargs)
+
+        return cast("_F", wrapper)
+
+    return decorator

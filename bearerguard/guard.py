@@ -1,0 +1,379 @@
+"""The Guard: the framework-free core that decides every request.
+
+Per request: match the rules (what is required), parse ``Authorization`` (which token),
+look the token up in the cache, verify it on a miss (the only I/O, inside a verifier),
+then authorize kind and scopes. The adapters only translate to and from ASGI and WSGI.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import re
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Literal
+
+from .cache import VerificationCache, token_key
+from .exceptions import (
+    AuthError,
+    InsufficientScopeError,
+    MissingCredentialsError,
+    ServiceUnavailableError,
+    UnauthenticatedError,
+    render_error,
+)
+from .headers import parse_authorization
+from .principal import Principal
+from .rules import Requirement, Rule, RuleSet
+from .scopes import has_all, has_any
+from .verifiers.base import Verifier
+
+__all__ = ["Guard", "Renderer"]
+
+logger = logging.getLogger("bearerguard")
+
+Renderer = Callable[[AuthError, str], tuple[int, list[tuple[str, str]], bytes]]
+"""``renderer(error, realm) -> (status, headers, body)``."""
+
+# RFC 9110 section 5.6.4 quoted-string without escapes: no '"', no '\\', no controls.
+_REALM = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
+_EXPIRED = "The access token expired"
+_NO_OWNER = "The access token is not recognised"
+_KIND_REFUSED = "This kind of token is not accepted here"
+
+
+class _Flight:
+    """One verification in progress, shared by every caller that wants its result."""
+
+    __slots__ = ("done", "error", "principal")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.principal: Principal | None = None
+        self.error: AuthError | None = None
+
+    def outcome(self) -> Principal:
+        if self.principal is not None:
+            return self.principal
+        return _fresh(self.error)
+
+
+def _fresh(error: AuthError | None) -> Principal:
+    """Raise a new copy of a shared error (one exception object, one raiser)."""
+    if isinstance(error, ServiceUnavailableError):
+        raise ServiceUnavailableError(error.description, retry_after=error.retry_after)
+    if isinstance(error, UnauthenticatedError):
+        raise UnauthenticatedError(error.description)
+    raise ServiceUnavailableError()
+
+
+class Guard:
+    """Authenticate bearer tokens and authorize requests against rules.
+
+    Args:
+        verifiers: Verifiers asked in order; the first whose ``accepts`` is true owns
+            the token. No owner: 401 ``invalid_token``.
+        rules: :class:`~bearerguard.Rule` objects; the first that matches wins.
+        public_paths: Path templates that need no token, for every method; consulted
+            before ``rules``.
+        default: ``"authenticated"`` (every other path needs a valid token) or
+            ``"public"`` (a request without a token passes anonymously; rules and
+            route declarations demand one).
+        cache_ttl: Longest life of a verified token in the cache, in seconds.
+        cache_maxsize: Most verified tokens cached.
+        negative_cache_ttl: How long a refused token stays refused without asking its
+            verifier again, in seconds.
+        realm: The ``realm`` of every ``WWW-Authenticate`` challenge.
+        renderer: ``renderer(error, realm) -> (status, headers, body)`` replacing the
+            default JSON rendering; ``headers`` is a list of ``(name, value)`` strings.
+        timer: Monotonic clock for cache TTLs (tests inject one).
+        clock: Wall clock in UNIX seconds for token expiry (tests inject one).
+
+    A token that is presented is always verified, on public paths too, and a bad one
+    is refused there as everywhere.
+    """
+
+    def __init__(
+        self,
+        verifiers: Iterable[Verifier],
+        *,
+        rules: Iterable[Rule] = (),
+        public_paths: Iterable[str] = (),
+        default: Literal["authenticated", "public"] = "authenticated",
+        cache_ttl: float = 60.0,
+        cache_maxsize: int = 10_000,
+        negative_cache_ttl: float = 5.0,
+        realm: str = "api",
+        renderer: Renderer | None = None,
+        timer: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.verifiers: tuple[Verifier, ...] = tuple(verifiers)
+        if not self.verifiers:
+            raise ValueError("a Guard needs at least one verifier")
+        for verifier in self.verifiers:
+            if not all(hasattr(verifier, name) for name in ("kind", "accepts", "verify")):
+                raise TypeError(f"{verifier!r} is not a verifier (kind, accepts, verify)")
+        if not isinstance(realm, str) or not _REALM.fullmatch(realm):
+            raise ValueError("realm must be printable ASCII without quotes or backslashes")
+        self.realm = realm
+        self.rules: tuple[Rule, ...] = tuple(rules)
+        self.public_paths: tuple[str, ...] = tuple(public_paths)
+        self._table = RuleSet(self.rules, self.public_paths, default)
+        self._renderer: Renderer = renderer if renderer is not None else render_error
+        self._cache = VerificationCache(
+            ttl=cache_ttl,
+            maxsize=cache_maxsize,
+            negative_ttl=negative_cache_ttl,
+            negative_maxsize=max(1, min(cache_maxsize, 1_000)),
+            timer=timer,
+            clock=clock,
+        )
+        self._clock = clock
+        self._async_verify: dict[int, Callable[[str], Awaitable[Principal]]] = {}
+        for verifier in self.verifiers:
+            averify = getattr(verifier, "averify", None)
+            if averify is not None and inspect.iscoroutinefunction(averify):
+                self._async_verify[id(verifier)] = averify
+        self._flights: dict[bytes, _Flight] = {}
+        self._flights_lock = threading.Lock()
+        self._aflights: dict[bytes, Any] = {}
+
+    def __repr__(self) -> str:
+        kinds = [verifier.kind for verifier in self.verifiers]
+        return f"Guard(verifiers={kinds!r}, rules={len(self.rules)}, realm={self.realm!r})"
+
+    # -- deciding -------------------------------------------------------------------
+
+    def requirement(self, method: str, path: str) -> Requirement:
+        """What a request with this method and router path must present."""
+        return self._table.match(method, path)
+
+    def check(self, method: str, path: str, authorization: str | None) -> Principal | None:
+        """Decide a request: the principal, None for an anonymous public request.
+
+        Raises:
+            AuthError: the request is refused; render it with :meth:`render`.
+        """
+        requirement = self._table.match(method, path)
+        token = parse_authorization(authorization)
+        if token is None:
+            if requirement.public:
+                return None
+            raise MissingCredentialsError()
+        principal = self._verify(token)
+        if not requirement.public:
+            self.authorize(principal, requirement)
+        return principal
+
+    async def acheck(
+        self, method: str, path: str, authorization: str | None
+    ) -> Principal | None:
+        """Async twin of :meth:`check`: a cache hit never leaves the event loop."""
+        requirement = self._table.match(method, path)
+        token = parse_authorization(authorization)
+        if token is None:
+            if requirement.public:
+                return None
+            raise MissingCredentialsError()
+        key = token_key(token)
+        cached = self._cache.get(key)
+        if cached is None:
+            principal = await self._averify_miss(token, key)
+        elif isinstance(cached, str):
+            raise UnauthenticatedError(cached)
+        else:
+            principal = cached
+        if not requirement.public:
+            self.authorize(principal, requirement)
+        return principal
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        """Verify the bearer token in a raw ``Authorization`` value.
+
+        Raises:
+            MissingCredentialsError: no bearer token (401 with no error code).
+            InvalidRequestError: malformed credentials (400).
+            UnauthenticatedError: the token is refused (401).
+            ServiceUnavailableError: the verifier cannot decide (503).
+        """
+        token = parse_authorization(authorization)
+        if token is None:
+            raise MissingCredentialsError()
+        return self._verify(token)
+
+    async def aauthenticate(self, authorization: str | None) -> Principal:
+        """Async twin of :meth:`authenticate`, for ASGI.
+
+        Uses a verifier's ``averify`` when it has one; otherwise its ``verify`` runs in
+        a worker thread. A cache hit does no thread hop and no I/O.
+        """
+        token = parse_authorization(authorization)
+        if token is None:
+            raise MissingCredentialsError()
+        key = token_key(token)
+        cached = self._cache.get(key)
+        if cached is None:
+            return await self._averify_miss(token, key)
+        if isinstance(cached, str):
+            raise UnauthenticatedError(cached)
+        return cached
+
+    def authorize(self, principal: Principal, requirement: Requirement) -> None:
+        """Check kind, then all-of scopes, then any-of scopes.
+
+        Raises:
+            InsufficientScopeError: listing the set that failed (empty for the kind).
+        """
+        if requirement.kinds and principal.kind not in requirement.kinds:
+            raise InsufficientScopeError(_KIND_REFUSED)
+        if requirement.scopes and not has_all(principal.scopes, requirement.scopes):
+            raise InsufficientScopeError(required_scopes=requirement.scopes)
+        if requirement.any_scopes and not has_any(principal.scopes, requirement.any_scopes):
+            raise InsufficientScopeError(required_scopes=requirement.any_scopes)
+
+    def render(self, error: AuthError) -> tuple[int, list[tuple[str, str]], bytes]:
+        """Render an error with the configured renderer: ``(status, headers, body)``."""
+        return self._renderer(error, self.realm)
+
+    # -- the cache ------------------------------------------------------------------
+
+    def invalidate(self, token: str) -> None:
+        """Forget one token's cached result (after revoking it, say)."""
+        self._cache.discard(token_key(token))
+
+    def invalidate_key(self, key: bytes) -> None:
+        """Forget a cached result by its key: the SHA-256 digest of the token."""
+        self._cache.discard(key)
+
+    def clear_cache(self) -> None:
+        """Forget every cached result."""
+        self._cache.clear()
+
+    # -- verification -----------------------------------------------------------------
+
+    def _verify(self, token: str) -> Principal:
+        key = token_key(token)
+        cached = self._cache.get(key)
+        if cached is None:
+            return self._verify_once(token, key)
+        if isinstance(cached, str):
+            raise UnauthenticatedError(cached)
+        return cached
+
+    def _verify_once(self, token: str, key: bytes) -> Principal:
+        """Verify on a miss; concurrent threads with the same token share one call."""
+        with self._flights_lock:
+            flight = self._flights.get(key)
+            leader = flight is None
+            if flight is None:
+                flight = self._flights[key] = _Flight()
+        if not leader:
+            flight.done.wait()
+            return flight.outcome()
+        try:
+            flight.principal = self._call_verifier(token, key)
+            return flight.principal
+        except AuthError as error:
+            flight.error = error
+            raise
+        finally:
+            with self._flights_lock:
+                del self._flights[key]
+            flight.done.set()
+
+    async def _averify_miss(self, token: str, key: bytes) -> Principal:
+        """Verify on a miss under ASGI; concurrent tasks with the same token share it."""
+        import anyio  # only async callers need it
+        import anyio.to_thread
+
+        waiting = self._aflights.get(key)
+        if waiting is not None:
+            event, holder = waiting
+            await event.wait()
+            return holder.outcome()  # type: ignore[no-any-return]
+        event, holder = anyio.Event(), _Flight()
+        self._aflights[key] = (event, holder)
+        try:
+            verifier = self._owner(token)
+            if verifier is None:
+                raise UnauthenticatedError(_NO_OWNER)
+            averify = self._async_verify.get(id(verifier))
+            if averify is None:
+                holder.principal = await anyio.to_thread.run_sync(self._verify_once, token, key)
+            else:
+                holder.principal = await self._settle(verifier, averify(token), key)
+            return holder.principal
+        except AuthError as error:
+            holder.error = error
+            raise
+        finally:
+            del self._aflights[key]
+            event.set()
+
+    def _owner(self, token: str) -> Verifier | None:
+        for verifier in self.verifiers:
+            try:
+                if verifier.accepts(token):
+                    return verifier
+            except Exception as exc:
+                logger.error(
+                    "verifier %s failed to classify a token: %s", verifier.kind, type(exc).__name__
+                )
+                raise ServiceUnavailableError() from None
+        return None
+
+    def _call_verifier(self, token: str, key: bytes) -> Principal:
+        verifier = self._owner(token)
+        if verifier is None:
+            # Not cached: an offline refusal is cheap, and a spray must not evict
+            # the refusals worth remembering.
+            raise UnauthenticatedError(_NO_OWNER)
+        try:
+            principal = verifier.verify(token)
+        except Exception as exc:
+            raise self._failure(verifier, exc, key) from None
+        return self._accept(verifier, principal, key)
+
+    async def _settle(
+        self, verifier: Verifier, pending: Awaitable[Principal], key: bytes
+    ) -> Principal:
+        try:
+            principal = await pending
+        except Exception as exc:
+            raise self._failure(verifier, exc, key) from None
+        return self._accept(verifier, principal, key)
+
+    def _accept(self, verifier: Verifier, principal: object, key: bytes) -> Principal:
+        if not isinstance(principal, Principal):
+            logger.error("verifier %s returned %s, not a Principal", verifier.kind,
+                         type(principal).__name__)
+            raise ServiceUnavailableError()
+        expires_at = principal.expires_at
+        if expires_at is not None and expires_at.timestamp() <= self._clock():
+            self._cache.put_refusal(key, _EXPIRED)
+            raise UnauthenticatedError(_EXPIRED)
+        self._cache.put(key, principal)
+        return principal
+
+    def _failure(self, verifier: Verifier, exc: Exception, key: bytes) -> AuthError:
+        if isinstance(exc, ServiceUnavailableError):
+            logger.warning("verifier %s cannot decide: %s", verifier.kind, exc.description)
+            return exc
+        if isinstance(exc, AuthError) and not isinstance(exc, InsufficientScopeError):
+            # Whatever a verifier refuses with renders as invalid_token.
+            refusal = UnauthenticatedError(
+                exc.description
+                if isinstance(exc, UnauthenticatedError) and exc.error_code
+                else None
+            )
+            self._cache.put_refusal(key, refusal.description)
+            logger.info("token refused by %s verifier: %s", verifier.kind, refusal.description)
+            return refusal
+        # Never the exception's text: it may quote the token.
+        logger.error("verifier %s raised %s: failing closed", verifier.kind,
+                     type(exc).__name__)
+        return ServiceUnavailableError()
+

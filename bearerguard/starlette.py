@@ -1,0 +1,177 @@
+"""Starlette (and FastAPI) adapter: a pure ASGI middleware and an endpoint decorator.
+
+```python
+app.add_middleware(BearerGuardMiddleware, guard=guard)
+```
+
+The middleware decides every ``http`` and ``websocket`` scope before the app sees it,
+passes ``lifespan`` through, and attaches the result as Starlette's
+``AuthenticationMiddleware`` does (``request.user``, ``request.auth``) plus
+``scope["bearerguard.principal"]``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from starlette.authentication import AuthCredentials, BaseUser, UnauthenticatedUser
+from starlette.requests import HTTPConnection
+
+from ._asgi import (
+    GUARD_KEY,
+    PRINCIPAL_KEY,
+    Receive,
+    Scope,
+    Send,
+    enforce,
+    is_preflight,
+    route_path,
+    send_denial,
+)
+from .exceptions import AuthError
+from .guard import Guard
+from .headers import find_authorization
+from .principal import Principal
+from .rules import Requirement
+
+__all__ = ["BearerGuardMiddleware", "PrincipalUser", "requires"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+ASGIApp = Callable[[Scope, Receive, Send], Any]
+
+
+class PrincipalUser(BaseUser):
+    """``request.user`` for a verified token; ``.principal`` is the Principal."""
+
+    __slots__ = ("principal",)
+
+    def __init__(self, principal: Principal) -> None:
+        self.principal = principal
+
+    @property
+    def is_authenticated(self) -> bool:
+        """Always True."""
+        return True
+
+    @property
+    def display_name(self) -> str:
+        """The principal's subject."""
+        return self.principal.subject
+
+    @property
+    def identity(self) -> str:
+        """The principal's subject."""
+        return self.principal.subject
+
+    def __repr__(self) -> str:
+        return f"PrincipalUser({self.principal!r})"
+
+
+_ANONYMOUS_USER = UnauthenticatedUser()
+
+
+class BearerGuardMiddleware:
+    """Pure ASGI middleware that authenticates and authorizes with a :class:`Guard`.
+
+    Args:
+        app: The ASGI application to protect.
+        guard: The guard that decides.
+
+    A CORS preflight (``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``)
+    passes without a token. A WebSocket handshake is refused with an HTTP answer where
+    the server offers ``websocket.http.response``, else closed with code 1008. An
+    :class:`~bearerguard.exceptions.AuthError` raised by an endpoint or dependency
+    (``requires``, ``require_scopes``) is rendered here, before the response starts.
+    """
+
+    def __init__(self, app: ASGIApp, guard: Guard) -> None:
+        if not isinstance(guard, Guard):
+            raise TypeError("guard must be a bearerguard.Guard")
+        self.app = app
+        self.guard = guard
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope_type = scope["type"]
+        if scope_type == "http":
+            method = scope["method"]
+        elif scope_type == "websocket":
+            method = "GET"  # a handshake is a GET (RFC 6455 section 4.1)
+        else:
+            await self.app(scope, receive, send)
+            return
+        guard = self.guard
+        headers = scope["headers"]
+        try:
+            if method == "OPTIONS" and is_preflight(headers):
+                principal = None
+            else:
+                principal = await guard.acheck(
+                    method, route_path(scope), find_authorization(headers)
+                )
+        except AuthError as error:
+            await send_denial(scope, send, guard, error)
+            return
+        scope[GUARD_KEY] = guard
+        scope[PRINCIPAL_KEY] = principal
+        if principal is None:
+            scope["user"] = _ANONYMOUS_USER
+            scope["auth"] = AuthCredentials()
+        else:
+            scope["user"] = PrincipalUser(principal)
+            scope["auth"] = AuthCredentials(principal.scopes)
+        try:
+            await self.app(scope, receive, send)
+        except AuthError as error:
+            # Raised by a route declaration, which runs before any response starts.
+            await send_denial(scope, send, guard, error)
+
+
+def requires(
+    *scopes: str, any_scopes: Iterable[str] = (), kinds: Iterable[str] = ()
+) -> Callable[[_F], _F]:
+    """Declare what a Starlette endpoint requires (sync, async, or WebSocket).
+
+    ```python
+    @requires("payments.get")
+    async def get_payment(request): ...
+    ```
+
+    The endpoint must take a ``request`` or ``websocket`` parameter. Refusals get the
+    same answers as the middleware's (401 without a token, 403 without the scopes).
+    """
+    requirement = Requirement.build(scopes, any_scopes, kinds)
+
+    def decorator(func: _F) -> _F:
+        parameters = list(inspect.signature(func).parameters)
+        for index, name in enumerate(parameters):
+            if name in ("request", "websocket"):
+                break
+        else:
+            raise TypeError(f'{func.__qualname__} needs a "request" or "websocket" parameter')
+
+        def connection(args: tuple[Any, ...], kwargs: dict[str, Any]) -> HTTPConnection:
+            conn = kwargs.get(name, args[index] if index < len(args) else None)
+            if not isinstance(conn, HTTPConnection):
+                raise TypeError(f'"{name}" must be a Starlette Request or WebSocket')
+            return conn
+
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                enforce(connection(args, kwargs).scope, requirement)
+                return await func(*args, **kwargs)
+
+            return async_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(func)
+        def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+            enforce(connection(args, kwargs).scope, requirement)
+            return func(*args, **kwargs)
+
+        return sync_wrapper  # type: ignore[return-value]
+
+    return decorator

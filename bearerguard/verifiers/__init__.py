@@ -1,0 +1,9 @@
+"""Verifiers: the plug points that own a token format and do the I/O."""
+
+from __future__ import annotations
+
+from .base import AsyncVerifier, Verifier
+from .jwt import JWTVerifier
+from .static import StaticTokenVerifier
+
+__all__ = ["AsyncVerifier", "JWTVerifier", "StaticTokenVerifier", "Verifier"]

@@ -1,0 +1,40 @@
+"""The verifier protocol: how the guard asks who owns a token and whether it is good."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from ..principal import Principal
+
+__all__ = ["AsyncVerifier", "Verifier"]
+
+
+@runtime_checkable
+class Verifier(Protocol):
+    """Anything with ``kind``, ``accepts`` and ``verify`` is a verifier.
+
+    ``accepts`` must be a cheap, offline, syntactic test: the guard asks the verifiers
+    in order and the first that accepts owns the token; no other is consulted.
+    ``verify`` raises :class:`~bearerguard.exceptions.UnauthenticatedError` for a bad
+    token and :class:`~bearerguard.exceptions.ServiceUnavailableError` when it cannot
+    decide. Anything else it raises is treated as "cannot decide" (503): fail closed.
+    """
+
+    kind: str
+
+    def accepts(self, token: str) -> bool:
+        """True when this verifier owns the token's format."""
+        ...
+
+    def verify(self, token: str) -> Principal:
+        """Verify the token and return its principal."""
+        ...
+
+
+@runtime_checkable
+class AsyncVerifier(Verifier, Protocol):
+    """A verifier with an async twin of ``verify``, used under ASGI."""
+
+    async def averify(self, token: str) -> Principal:
+        """Verify the token without blocking the event loop."""
+        ...

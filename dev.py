@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Project tasks with all set-up included: ``python3 dev.py demo | test | check``.
+
+Needs only Python 3.10+. The first run creates ``.venv`` and installs the project with
+its development group; later runs reinstall only when ``pyproject.toml`` changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+STAMP = VENV / ".bootstrap-stamp"
+
+
+def run(*args: str | Path) -> None:
+    print("+", " ".join(str(arg) for arg in args), flush=True)
+    subprocess.run([str(arg) for arg in args], cwd=ROOT, check=True)
+
+
+def bootstrap() -> None:
+    """Create the virtual environment and install the project, once per pyproject."""
+    if sys.version_info < (3, 10):
+        sys.exit("bearerguard needs Python 3.10 or newer")
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if PYTHON.exists() and STAMP.exists() and STAMP.read_text() == wanted:
+        return
+    if not PYTHON.exists():
+        print("+ creating .venv", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    # Dependency groups (PEP 735) need pip 25.1 or newer: installed just above.
+    run(PYTHON, "-m", "pip", "install", "--quiet", "-e", ".", "--group", "dev")
+    STAMP.write_text(wanted)
+
+
+def demo() -> None:
+    """Run the FastAPI example on 127.0.0.1:8000."""
+    run(PYTHON, "examples/fastapi_app.py")
+
+
+def test(*extra: str) -> None:
+    """Run the whole test suite."""
+    run(PYTHON, "-m", "pytest", "--cov", "--cov-report=term", *extra)
+
+
+def check() -> None:
+    """ruff (lint and format) and mypy --strict."""
+    run(PYTHON, "-m", "ruff", "check", ".")
+    run(PYTHON, "-m", "ruff", "format", "--check", ".")
+    run(PYTHON, "-m", "mypy")
+
+
+TASKS = {"demo": demo, "test": test, "check": check}
+
+
+def main() -> None:
+    if len(sys.argv) < 2 or sys.argv[1] not in TASKS:
+        sys.exit(f"usage: python3 dev.py {{{'|'.join(TASKS)}}} [pytest args]")
+    bootstrap()
+    task = sys.argv[1]
+    try:
+        if task == "test":
+            test(*sys.argv[2:])
+        else:
+            TASKS[task]()
+    except subprocess.CalledProcessError as exc:
+        sys.exit(exc.returncode)
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
