@@ -1,0 +1,100 @@
+"""The payments API on FastAPI, protected by bearerguard.
+
+Run it with ``python3 dev.py demo`` (or ``python examples/fastapi_app.py``); it prints
+working ``curl`` lines and serves on http://127.0.0.1:8000 (``/docs`` has an Authorize
+button).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI
+from pydantic import BaseModel, Field
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from payments import (  # noqa: E402
+    APPLICATION_ID,
+    CHECKOUT_TOKEN,
+    build_guard,
+    mint_access_token,
+)
+
+from bearerguard import InsufficientScopeError, Principal  # noqa: E402
+from bearerguard.fastapi import current_principal, require_scopes  # noqa: E402
+from bearerguard.starlette import BearerGuardMiddleware  # noqa: E402
+
+
+class Checkout(BaseModel):
+    client_id: str = Field(alias="clientId")
+    amount: int = Field(gt=0)
+    currency: str = "EUR"
+
+
+def create_app() -> FastAPI:
+    """Build the app; each call gets its own guard and cache."""
+    app = FastAPI(title="Payments API")
+    app.add_middleware(BearerGuardMiddleware, guard=build_guard())
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/api/payment/checkout", status_code=201)
+    async def checkout(
+        body: Checkout,
+        principal: Annotated[
+            Principal, require_scopes("payments.create", kinds=["client"])
+        ],
+    ) -> dict[str, Any]:
+        if body.client_id != principal.client_id:
+            # Same answer as any other 403: a token acts for its own application only.
+            raise InsufficientScopeError("The token belongs to another application")
+        return {"id": "pay_1", "clientId": body.client_id, "amount": body.amount}
+
+    @app.get("/api/payment/{payment_id}")
+    async def get_payment(
+        payment_id: str, principal: Principal = require_scopes("payments.get")
+    ) -> dict[str, Any]:
+        return {"id": payment_id, "status": "paid", "viewer": principal.subject}
+
+    @app.get(
+        "/api/payment/{payment_id}/instructions/{provider}",
+        dependencies=[require_scopes("payments.user-instructions.get")],
+    )
+    async def instructions(payment_id: str, provider: str) -> dict[str, str]:
+        return {"payment": payment_id, "provider": provider, "steps": "Open your bank app"}
+
+    @app.get("/api/payment-applications", dependencies=[require_scopes(kinds=["oauth"])])
+    async def payment_applications(
+        principal: Annotated[Principal, Depends(current_principal)],
+    ) -> list[dict[str, str]]:
+        return [{"clientId": APPLICATION_ID, "owner": principal.subject}]
+
+    return app
+
+
+app = create_app()
+
+
+def main() -> None:
+    import uvicorn
+
+    token = mint_access_token(["payments.get"])
+    print("Payments API on http://127.0.0.1:8000  (docs: http://127.0.0.1:8000/docs)")
+    print("Try it:")
+    print(f"  curl -s http://127.0.0.1:8000/api/payment/pay_1 -H 'Authorization: Bearer {token}'")
+    print(
+        "  curl -s -X POST http://127.0.0.1:8000/api/payment/checkout"
+        f" -H 'Authorization: Bearer {CHECKOUT_TOKEN}' -H 'Content-Type: application/json'"
+        f" -d '{{\"clientId\": \"{APPLICATION_ID}\", \"amount\": 1250}}'"
+    )
+    print("  curl -si http://127.0.0.1:8000/api/payment/pay_1   # 401", flush=True)
+    uvicorn.run(app, host="127.0.0.1", port=8000)
+
+
+if __name__ == "__main__":
+    main()
