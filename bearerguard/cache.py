@@ -22,9 +22,10 @@ from cachetools import TTLCache
 
 from .principal import Principal
 
-__all__ = ["VerificationCache", "token_key"]
+__all__ = ["UseRecorder", "VerificationCache", "token_key"]
 
-_Entry = tuple[Principal, float]
+UseRecorder = Callable[[Principal], None]
+_Entry = tuple[Principal, float, UseRecorder | None]
 
 
 def token_key(token: str) -> bytes:
@@ -71,22 +72,29 @@ class VerificationCache:
         """A cached principal, a cached refusal's description, or None on a miss."""
         with self._lock:
             try:
-                principal, deadline = self._positive[key]
+                principal, deadline, record_use = self._positive[key]
             except KeyError:
                 return self._negative.get(key)
-            if self.clock() < deadline:
-                return principal
-            # The token itself has expired: the entry must not outlive it.
-            del self._positive[key]
-            return None
+            if self.clock() >= deadline:
+                # The token itself has expired: the entry must not outlive it.
+                del self._positive[key]
+                return None
+        if record_use is not None:
+            record_use(principal)
+        return principal
 
-    def put(self, key: bytes, principal: Principal) -> None:
-        """Remember a verified principal (never past its ``expires_at``)."""
+    def put(
+        self, key: bytes, principal: Principal, record_use: UseRecorder | None = None
+    ) -> None:
+        """Remember a verified principal (never past its ``expires_at``).
+
+        ``record_use`` is called with the principal on every later hit.
+        """
         expires_at = principal.expires_at
         deadline = math.inf if expires_at is None else expires_at.timestamp()
         with self._lock:
             if self._positive.maxsize:
-                self._positive[key] = (principal, deadline)
+                self._positive[key] = (principal, deadline, record_use)
             self._negative.pop(key, None)
 
     def put_refusal(self, key: bytes, description: str) -> None:

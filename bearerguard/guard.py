@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Literal
 
-from .cache import VerificationCache, token_key
+from .cache import UseRecorder, VerificationCache, token_key
 from .exceptions import (
     AuthError,
     InsufficientScopeError,
@@ -93,6 +93,11 @@ class Guard:
 
     A token that is presented is always verified, on public paths too, and a bad one
     is refused there as everywhere.
+
+    Two optional verifier hooks: ``record_use(principal)`` is called on every use of a
+    principal the verifier produced, cache hits included (cheap, must not block or
+    raise); ``bind_guard(guard)`` is called once here, so a verifier can drop entries
+    (``guard.invalidate_key``) when it revokes a token.
     """
 
     def __init__(
@@ -133,10 +138,17 @@ class Guard:
         )
         self._clock = clock
         self._async_verify: dict[int, Callable[[str], Awaitable[Principal]]] = {}
+        self._record_use: dict[int, UseRecorder] = {}
         for verifier in self.verifiers:
             averify = getattr(verifier, "averify", None)
             if averify is not None and inspect.iscoroutinefunction(averify):
                 self._async_verify[id(verifier)] = averify
+            record_use = getattr(verifier, "record_use", None)
+            if callable(record_use):
+                self._record_use[id(verifier)] = record_use
+            bind_guard = getattr(verifier, "bind_guard", None)
+            if callable(bind_guard):
+                bind_guard(self)
         self._flights: dict[bytes, _Flight] = {}
         self._flights_lock = threading.Lock()
         self._aflights: dict[bytes, Any] = {}
@@ -355,7 +367,10 @@ class Guard:
         if expires_at is not None and expires_at.timestamp() <= self._clock():
             self._cache.put_refusal(key, _EXPIRED)
             raise UnauthenticatedError(_EXPIRED)
-        self._cache.put(key, principal)
+        record_use = self._record_use.get(id(verifier))
+        self._cache.put(key, principal, record_use)
+        if record_use is not None:
+            record_use(principal)
         return principal
 
     def _failure(self, verifier: Verifier, exc: Exception, key: bytes) -> AuthError:
