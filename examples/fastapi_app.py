@@ -16,16 +16,16 @@ from pydantic import BaseModel, Field
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from payments import (  # noqa: E402
+from payments import (
     APPLICATION_ID,
     CHECKOUT_TOKEN,
     build_guard,
     mint_access_token,
 )
 
-from bearerguard import InsufficientScopeError, Principal  # noqa: E402
-from bearerguard.fastapi import current_principal, require_scopes  # noqa: E402
-from bearerguard.starlette import BearerGuardMiddleware  # noqa: E402
+from bearerguard import InsufficientScopeError, Principal
+from bearerguard.fastapi import current_principal, require_scopes
+from bearerguard.starlette import BearerGuardMiddleware
 
 
 class Checkout(BaseModel):

@@ -13,10 +13,10 @@ from flask import Flask, request
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from payments import APPLICATION_ID, CHECKOUT_TOKEN, build_guard  # noqa: E402
+from payments import APPLICATION_ID, CHECKOUT_TOKEN, build_guard
 
-from bearerguard.flask import current_principal, require_scopes  # noqa: E402
-from bearerguard.werkzeug import BearerGuardMiddleware  # noqa: E402
+from bearerguard.flask import current_principal, require_scopes
+from bearerguard.werkzeug import BearerGuardMiddleware
 
 
 def create_app() -> Flask:
