@@ -32,12 +32,14 @@ __all__ = [
 ]
 
 # RFC 6750 section 3: error_description uses %x20-21 / %x23-5B / %x5D-7E only.
-_NOT_DESCRIPTION_CHARS = re.compile(r'[^\x20\x21\x23-\x5b\x5d-\x7e]')
+_NOT_DESCRIPTION_CHARS = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
+# RFC 6750 section 3 (after RFC 6749 section 3.3): a scope-token is %x21 / %x23-5B / %x5D-7E.
+_NOT_SCOPE_CHARS = re.compile(r"[^\x21\x23-\x5b\x5d-\x7e]")
 _MAX_DESCRIPTION = 200
 
 
 def _clean_description(text: str) -> str:
-    return _NOT_DESCRIPTION_CHARS.sub("", str(text))[:_MAX_DESCRIPTION]
+    return _NOT_DESCRIPTION_CHARS.sub("", str(text))[:_MAX_DESCRIPTION].strip(" ")
 
 
 class AuthError(Exception):
@@ -56,9 +58,10 @@ class AuthError(Exception):
     default_description: str = "The access token is invalid"
 
     def __init__(self, description: str | None = None) -> None:
-        self.description = _clean_description(
-            self.default_description if description is None else description
-        )
+        # A description with nothing printable left would leave the body and the
+        # challenge disagreeing (an empty JSON value, no header attribute).
+        cleaned = "" if description is None else _clean_description(description)
+        self.description = cleaned or self.default_description
         super().__init__(self.description)
 
     def challenge(self, realm: str) -> str | None:
@@ -127,7 +130,10 @@ class InsufficientScopeError(AuthError):
         self, description: str | None = None, *, required_scopes: Iterable[str] = ()
     ) -> None:
         super().__init__(description)
-        self.required_scopes: tuple[str, ...] = tuple(required_scopes)
+        # Rules validate scope names, but code may raise this error itself: a scope
+        # carrying a quote or CR/LF must not reach the ``scope="…"`` attribute.
+        cleaned = (_NOT_SCOPE_CHARS.sub("", str(scope)) for scope in required_scopes)
+        self.required_scopes: tuple[str, ...] = tuple(scope for scope in cleaned if scope)
 
     def challenge(self, realm: str) -> str | None:
         """``Bearer realm=…, error="insufficient_scope"`` plus ``scope`` when any."""
@@ -161,7 +167,7 @@ class ServiceUnavailableError(AuthError):
 
     def __init__(self, description: str | None = None, *, retry_after: int = 5) -> None:
         super().__init__(description)
-        self.retry_after = retry_after
+        self.retry_after = max(0, int(retry_after))
 
     def challenge(self, realm: str) -> str | None:
         """No challenge: the token was not judged."""
