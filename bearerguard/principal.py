@@ -12,6 +12,7 @@ from .scopes import has_all, has_any
 
 __all__ = ["Principal"]
 
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Principal:
     """Who presented a token, and what the token grants.
@@ -32,7 +33,9 @@ class Principal:
     client_id: str | None = None
     token_id: str | None = None
     expires_at: datetime | None = None
-    claims: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    # Left out of the hash (a mapping is unhashable) but not out of equality, so a
+    # frozen value can still be put in a set or used as a key.
+    claims: Mapping[str, Any] = field(default_factory=dict, repr=False, hash=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.scopes, frozenset):
