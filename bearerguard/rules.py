@@ -94,7 +94,9 @@ class Rule:
         self.path = path
         self.pattern = compile_template(path)
         self.requirement = Requirement.build(scopes, any_scopes, kinds, public=public)
-        if public and (self.requirement.scopes or self.requirement.any_scopes or self.requirement.kinds):
+        if public and (
+            self.requirement.scopes or self.requirement.any_scopes or self.requirement.kinds
+        ):
             raise ValueError("a public rule cannot require scopes or kinds")
 
     def __repr__(self) -> str:
@@ -156,9 +158,7 @@ class RuleSet:
 
     __slots__ = ("_by_method", "_default", "_fallback")
 
-    def __init__(
-        self, rules: Iterable[Rule], public_paths: Iterable[str], default: str
-    ) -> None:
+    def __init__(self, rules: Iterable[Rule], public_paths: Iterable[str], default: str) -> None:
         if default not in ("authenticated", "public"):
             raise ValueError("default must be 'authenticated' or 'public'")
         self._default = PUBLIC if default == "public" else AUTHENTICATED
@@ -175,7 +175,11 @@ class RuleSet:
 
     def match(self, method: str, path: str) -> Requirement:
         """The requirement for a request; ``path`` is the one the app's router sees."""
-        table = self._by_method.get(method, self._fallback)
+        table = self._by_method.get(method)
+        if table is None:
+            # Werkzeug upper-cases REQUEST_METHOD before routing, so Flask runs the POST
+            # view for "post": the POST rules must apply to it (security case P-09).
+            table = self._by_method.get(method.upper(), self._fallback)
         requirement = self._default
         if table is not None:
             pattern, requirements = table
