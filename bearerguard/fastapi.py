@@ -46,9 +46,7 @@ class _RouteRequirement(SecurityBase):
         return enforce(request.scope, self.requirement)
 
 
-def require_scopes(
-    *scopes: str, any_scopes: Iterable[str] = (), kinds: Iterable[str] = ()
-) -> Any:
+def require_scopes(*scopes: str, any_scopes: Iterable[str] = (), kinds: Iterable[str] = ()) -> Any:
     """A dependency that demands a principal with these scopes (and kind).
 
     Use it in ``dependencies=[...]``, as a parameter default

@@ -121,12 +121,17 @@ class BearerGuardMiddleware:
             scope["auth"] = AuthCredentials()
         else:
             scope["user"] = PrincipalUser(principal)
-            scope["auth"] = AuthCredentials(principal.scopes)
+            scope["auth"] = AuthCredentials(sorted(principal.scopes))
         try:
             await self.app(scope, receive, send)
         except AuthError as error:
             # Raised by a route declaration, which runs before any response starts.
-            await send_denial(scope, send, guard, error)
+            try:
+                await send_denial(scope, send, guard, error)
+            except Exception:
+                # The app had already started its response (the server refuses a second
+                # one): the error is the app's own, for its error path (case A-06).
+                raise error from None
 
 
 def requires(
@@ -146,11 +151,10 @@ def requires(
 
     def decorator(func: _F) -> _F:
         parameters = list(inspect.signature(func).parameters)
-        for index, name in enumerate(parameters):
-            if name in ("request", "websocket"):
-                break
-        else:
+        name = next((p for p in parameters if p in ("request", "websocket")), None)
+        if name is None:
             raise TypeError(f'{func.__qualname__} needs a "request" or "websocket" parameter')
+        index = parameters.index(name)
 
         def connection(args: tuple[Any, ...], kwargs: dict[str, Any]) -> HTTPConnection:
             conn = kwargs.get(name, args[index] if index < len(args) else None)

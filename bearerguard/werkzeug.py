@@ -10,7 +10,7 @@ Flask is not needed; only the standard WSGI protocol is used.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import AuthError
@@ -61,9 +61,7 @@ class BearerGuardMiddleware:
         self.app = app
         self.guard = guard
 
-    def __call__(
-        self, environ: WSGIEnvironment, start_response: StartResponse
-    ) -> Iterable[bytes]:
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         guard = self.guard
         method: str = environ.get("REQUEST_METHOD", "GET")
         try:
@@ -92,5 +90,3 @@ def _router_path(environ: dict[str, Any]) -> str:
         return path
     # PEP 3333 native strings carry the bytes as latin-1; routers decode them as UTF-8.
     return path.encode("latin-1", "replace").decode("utf-8", "replace")
-
-
