@@ -76,16 +76,16 @@ class VerificationCache:
             except KeyError:
                 return self._negative.get(key)
             if self.clock() >= deadline:
-                # The token itself has expired: the entry must not outlive it.
-                del self._positive[key]
+                # The token itself has expired: the entry must not outlive it. pop, not
+                # del: del re-reads the timer and raises KeyError if the entry's TTL ran
+                # out since the read just above.
+                self._positive.pop(key, None)
                 return None
         if record_use is not None:
             record_use(principal)
         return principal
 
-    def put(
-        self, key: bytes, principal: Principal, record_use: UseRecorder | None = None
-    ) -> None:
+    def put(self, key: bytes, principal: Principal, record_use: UseRecorder | None = None) -> None:
         """Remember a verified principal (never past its ``expires_at``).
 
         ``record_use`` is called with the principal on every later hit.

@@ -69,6 +69,20 @@ def _fresh(error: AuthError | None) -> Principal:
     raise ServiceUnavailableError()
 
 
+def _best_effort(kind: str, record_use: UseRecorder) -> UseRecorder:
+    """Wrap a verifier's ``record_use`` so that its failure never fails a request."""
+
+    def record(principal: Principal) -> None:
+        try:
+            record_use(principal)
+        except Exception as exc:
+            # The token is verified; usage tracking is best effort, and an exception
+            # escaping here would be a 500 (on a cache hit, outside any verifier call).
+            logger.error("verifier %s record_use failed: %s", kind, type(exc).__name__)
+
+    return record
+
+
 class Guard:
     """Authenticate bearer tokens and authorize requests against rules.
 
@@ -145,7 +159,7 @@ class Guard:
                 self._async_verify[id(verifier)] = averify
             record_use = getattr(verifier, "record_use", None)
             if callable(record_use):
-                self._record_use[id(verifier)] = record_use
+                self._record_use[id(verifier)] = _best_effort(verifier.kind, record_use)
             bind_guard = getattr(verifier, "bind_guard", None)
             if callable(bind_guard):
                 bind_guard(self)
@@ -180,9 +194,7 @@ class Guard:
             self.authorize(principal, requirement)
         return principal
 
-    async def acheck(
-        self, method: str, path: str, authorization: str | None
-    ) -> Principal | None:
+    async def acheck(self, method: str, path: str, authorization: str | None) -> Principal | None:
         """Async twin of :meth:`check`: a cache hit never leaves the event loop."""
         requirement = self._table.match(method, path)
         token = parse_authorization(authorization)
@@ -286,7 +298,15 @@ class Guard:
             flight.done.wait()
             return flight.outcome()
         try:
-            flight.principal = self._call_verifier(token, key)
+            # A caller that missed the cache just before an earlier flight for this
+            # token stored its result and closed must take that result, not verify again.
+            cached = self._cache.get(key)
+            if cached is None:
+                flight.principal = self._call_verifier(token, key)
+            elif isinstance(cached, str):
+                raise UnauthenticatedError(cached)
+            else:
+                flight.principal = cached
             return flight.principal
         except AuthError as error:
             flight.error = error
@@ -360,8 +380,9 @@ class Guard:
 
     def _accept(self, verifier: Verifier, principal: object, key: bytes) -> Principal:
         if not isinstance(principal, Principal):
-            logger.error("verifier %s returned %s, not a Principal", verifier.kind,
-                         type(principal).__name__)
+            logger.error(
+                "verifier %s returned %s, not a Principal", verifier.kind, type(principal).__name__
+            )
             raise ServiceUnavailableError()
         expires_at = principal.expires_at
         if expires_at is not None and expires_at.timestamp() <= self._clock():
@@ -388,7 +409,5 @@ class Guard:
             logger.info("token refused by %s verifier: %s", verifier.kind, refusal.description)
             return refusal
         # Never the exception's text: it may quote the token.
-        logger.error("verifier %s raised %s: failing closed", verifier.kind,
-                     type(exc).__name__)
+        logger.error("verifier %s raised %s: failing closed", verifier.kind, type(exc).__name__)
         return ServiceUnavailableError()
-
