@@ -1,0 +1,89 @@
+"""Extra measurements: the verification cache's memory per entry (tracemalloc)."""
+
+from __future__ import annotations
+
+import gc
+import secrets
+import time
+import tracemalloc
+
+import jwt
+
+from bearerguard import Guard, JWTVerifier, StaticTokenVerifier
+
+from .fixtures import AUDIENCE, ISSUER, SCOPE, Fixtures
+from .registry import EXTRAS, ExtraResult
+
+
+def _fill(guard: Guard, headers: list[str]) -> float:
+    """Bytes retained per token after verifying every header once."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        for header in headers:
+            guard.authenticate(header)
+        gc.collect()
+        retained = tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+    cached = len(guard._cache)  # the harness's only private read: proof every token is held
+    if cached != len(headers):
+        raise RuntimeError(f"cache holds {cached} of {len(headers)} entries")
+    return retained / len(headers)
+
+
+def cache_memory(fixtures: Fixtures, quick: bool) -> ExtraResult:
+    entries = 5_000 if quick else 100_000
+    result = ExtraResult(f"Cache memory per entry ({entries:,} entries, tracemalloc)")
+
+    # Static tokens: the verifier's table holds the principals, so this is the cache's
+    # own cost per entry: key digest, entry tuple, and cachetools' bookkeeping.
+    tokens = [secrets.token_urlsafe(30) for _ in range(entries)]
+    static = Guard(
+        [StaticTokenVerifier({token: [SCOPE] for token in tokens})],
+        cache_maxsize=entries,
+        cache_ttl=3600,
+    )
+    per_entry = _fill(static, [f"Bearer {token}" for token in tokens])
+    result.rows.append(("cache alone (principal shared)", f"{per_entry:.0f} B", "static tokens"))
+
+    # JWTs: each entry also keeps its own Principal and read-only claims. Minted with
+    # HS256 only so that 100,000 tokens sign in seconds; the principal is the same shape.
+    secret = secrets.token_bytes(32)
+    started = time.perf_counter()
+    now = int(time.time())
+    jwts = [
+        jwt.encode(
+            {
+                "iss": ISSUER,
+                "aud": AUDIENCE,
+                "sub": f"user-{index}",
+                "client_id": "dashboard",
+                "scope": SCOPE,
+                "iat": now,
+                "exp": now + 3600,
+                "jti": secrets.token_hex(8),
+            },
+            secret,
+            algorithm="HS256",
+        )
+        for index in range(entries)
+    ]
+    oauth = Guard(
+        [JWTVerifier(key=secret, algorithms=["HS256"], issuer=ISSUER, audience=AUDIENCE)],
+        cache_maxsize=entries,
+        cache_ttl=3600,
+    )
+    per_entry = _fill(oauth, [f"Bearer {token}" for token in jwts])
+    result.rows.append(
+        (
+            "with a JWT principal per entry",
+            f"{per_entry:.0f} B",
+            f"8 claims; {time.perf_counter() - started:.0f} s to mint and fill",
+        )
+    )
+    return result
+
+
+EXTRAS["memory"] = cache_memory
