@@ -43,7 +43,8 @@ def require_scopes(
 ) -> Callable[[_F], _F]:
     """Decorate a view: its caller must hold these scopes (and be of these kinds).
 
-    Place it below ``@app.route``. Refusals get the same answers as the middleware's.
+    Place it below ``@app.route``. Refusals get the same answers as the middleware's,
+    and so does an :class:`~bearerguard.exceptions.AuthError` the view raises itself.
     """
     requirement = Requirement.build(scopes, any_scopes, kinds)
 
@@ -59,10 +60,12 @@ def require_scopes(
                 if principal is None:
                     raise MissingCredentialsError()
                 guard.authorize(principal, requirement)
+                # An AuthError the view raises itself (a token acting for another
+                # application, say) gets the same answer, as under ASGI.
+                return view(*args, **kwargs)
             except AuthError as error:
                 status, headers, body = wsgi_denial(guard, error, request.method)
                 return Response(body, status=status, headers=headers)
-            return view(*args, **kwargs)
 
         return cast("_F", wrapper)
 

@@ -18,7 +18,7 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.test import Client
 from werkzeug.wrappers import Request, Response
 
-from bearerguard import Rule
+from bearerguard import InsufficientScopeError, Rule
 from bearerguard.flask import current_principal, require_scopes
 from bearerguard.werkzeug import BearerGuardMiddleware
 
@@ -365,3 +365,24 @@ def test_flask_require_scopes_needs_the_middleware() -> None:
 def test_wsgi_middleware_refuses_something_that_is_not_a_guard() -> None:
     with pytest.raises(TypeError, match="Guard"):
         BearerGuardMiddleware(plain_app([]), object())  # type: ignore[arg-type]
+
+
+def test_flask_an_auth_error_raised_by_a_decorated_view_gets_the_same_answer() -> None:
+    app = Flask(__name__)
+    app.wsgi_app = BearerGuardMiddleware(app.wsgi_app, make_guard(with_rules=False))  # type: ignore[method-assign]
+
+    @app.get("/owned/<owner>")
+    @require_scopes("payments.get")
+    def owned(owner: str) -> str:
+        if owner != current_principal.client_id:
+            raise InsufficientScopeError("The token belongs to another application")
+        return owner
+
+    client = app.test_client()
+    refused = client.get("/owned/someone", headers=bearer("client_get"))
+    assert refused.status_code == 403
+    assert refused.get_data() == insufficient().body_bytes()
+    assert sorted((n.lower(), v) for n, v in refused.headers.items()) == sorted(
+        insufficient().headers()
+    )
+    assert client.get("/owned/app_3b9f", headers=bearer("client_get")).get_data() == b"app_3b9f"
