@@ -46,9 +46,7 @@ def create_app() -> FastAPI:
     @app.post("/api/payment/checkout", status_code=201)
     async def checkout(
         body: Checkout,
-        principal: Annotated[
-            Principal, require_scopes("payments.create", kinds=["client"])
-        ],
+        principal: Annotated[Principal, require_scopes("payments.create", kinds=["client"])],
     ) -> dict[str, Any]:
         if body.client_id != principal.client_id:
             # Same answer as any other 403: a token acts for its own application only.
@@ -90,7 +88,7 @@ def main() -> None:
     print(
         "  curl -s -X POST http://127.0.0.1:8000/api/payment/checkout"
         f" -H 'Authorization: Bearer {CHECKOUT_TOKEN}' -H 'Content-Type: application/json'"
-        f" -d '{{\"clientId\": \"{APPLICATION_ID}\", \"amount\": 1250}}'"
+        f' -d \'{{"clientId": "{APPLICATION_ID}", "amount": 1250}}\''
     )
     print("  curl -si http://127.0.0.1:8000/api/payment/pay_1   # 401", flush=True)
     uvicorn.run(app, host="127.0.0.1", port=8000)

@@ -1,6 +1,7 @@
 """The payments API on Flask, protected by bearerguard.
 
-Run it with ``python examples/flask_app.py``; it serves on http://127.0.0.1:5000.
+Run it with ``python examples/flask_app.py``; it prints working ``curl`` lines and
+serves on http://127.0.0.1:5000.
 """
 
 from __future__ import annotations
@@ -13,8 +14,14 @@ from flask import Flask, request
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from payments import APPLICATION_ID, CHECKOUT_TOKEN, build_guard
+from payments import (
+    APPLICATION_ID,
+    CHECKOUT_TOKEN,
+    build_guard,
+    mint_access_token,
+)
 
+from bearerguard import InsufficientScopeError
 from bearerguard.flask import current_principal, require_scopes
 from bearerguard.werkzeug import BearerGuardMiddleware
 
@@ -32,15 +39,17 @@ def create_app() -> Flask:
     @require_scopes("payments.create", kinds=["client"])
     def checkout() -> Any:
         body = request.get_json(silent=True)
-        if not isinstance(body, dict) or not isinstance(body.get("clientId"), str):
-            return {"message": "Bad request", "error": "invalid_body"}, 400
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("clientId"), str)
+            or type(body.get("amount")) is not int
+            or body["amount"] <= 0
+        ):
+            return {"message": "Invalid body"}, 422
         if body["clientId"] != current_principal.client_id:
-            return {
-                "message": "Insufficient permissions",
-                "error": "insufficient_scope",
-                "required_scopes": [],
-            }, 403
-        return {"id": "pay_1", "clientId": body["clientId"], "amount": body.get("amount")}, 201
+            # Same answer as any other 403: a token acts for its own application only.
+            raise InsufficientScopeError("The token belongs to another application")
+        return {"id": "pay_1", "clientId": body["clientId"], "amount": body["amount"]}, 201
 
     @app.get("/api/payment/<payment_id>")
     @require_scopes("payments.get")
@@ -62,10 +71,20 @@ def create_app() -> Flask:
 
 app = create_app()
 
-if __name__ == "__main__":
+
+def main() -> None:
+    token = mint_access_token(["payments.get"])
+    print("Payments API on http://127.0.0.1:5000")
+    print("Try it:")
+    print(f"  curl -s http://127.0.0.1:5000/api/payment/pay_1 -H 'Authorization: Bearer {token}'")
     print(
-        "curl -s -X POST http://127.0.0.1:5000/api/payment/checkout"
+        "  curl -s -X POST http://127.0.0.1:5000/api/payment/checkout"
         f" -H 'Authorization: Bearer {CHECKOUT_TOKEN}' -H 'Content-Type: application/json'"
-        f" -d '{{\"clientId\": \"{APPLICATION_ID}\", \"amount\": 1250}}'"
+        f' -d \'{{"clientId": "{APPLICATION_ID}", "amount": 1250}}\''
     )
+    print("  curl -si http://127.0.0.1:5000/api/payment/pay_1   # 401", flush=True)
     app.run(host="127.0.0.1", port=5000)
+
+
+if __name__ == "__main__":
+    main()

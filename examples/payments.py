@@ -12,15 +12,17 @@ from collections.abc import Iterable
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from bearerguard import Guard, JWTVerifier, StaticTokenVerifier
+from bearerguard import Guard, JWTVerifier, Principal, StaticTokenVerifier
 
 ISSUER = "https://id.example.test/"
 AUDIENCE = "payments-api"
 APPLICATION_ID = "Hh3kR9vTq2LmX8wZ4bN7cP1sD6fG0jKy"  # a payment application's Client ID
 
-# Development client tokens: a checkout server's and a read-only reporting job's.
+# Development client tokens: a checkout server's, a read-only reporting job's, and an
+# operator's with the scope "*" (full access).
 CHECKOUT_TOKEN = "dev_client_checkout_2f9c7a41e8b35d60"
 READONLY_TOKEN = "dev_client_readonly_8d1e4b7c2a9f6035"
+OPERATOR_TOKEN = "dev_client_operator_5b0e9d3c7f1a2468"
 
 _SIGNING_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
@@ -45,8 +47,6 @@ def mint_access_token(
 
 def build_guard() -> Guard:
     """The payments API's guard: client tokens first, then OAuth JWTs."""
-    from bearerguard import Principal
-
     clients = StaticTokenVerifier(
         {
             CHECKOUT_TOKEN: Principal(
@@ -62,6 +62,13 @@ def build_guard() -> Guard:
                 token_id="tok_dev_readonly",
                 client_id=APPLICATION_ID,
                 scopes=frozenset({"payments.get", "payments.user-instructions.get"}),
+            ),
+            OPERATOR_TOKEN: Principal(
+                kind="client",
+                subject="tok_dev_operator",
+                token_id="tok_dev_operator",
+                client_id=APPLICATION_ID,
+                scopes=frozenset({"*"}),
             ),
         }
     )
