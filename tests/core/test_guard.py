@@ -382,13 +382,22 @@ FAILURES = [
 def _check_failure(outcome: Outcome, status: int, description: str | None) -> None:
     assert isinstance(outcome, AuthError)
     assert outcome.status_code == status
+    rendered_status, header_list, body = _guard().render(outcome)
+    headers = dict(header_list)
+    assert rendered_status == status
+    assert b"t_secret" not in body
     if status == 401:
         assert type(outcome) is UnauthenticatedError
         assert outcome.error_code == "invalid_token"
         assert outcome.description == description
+        assert headers["www-authenticate"] == (
+            f'Bearer realm="api", error="invalid_token", error_description="{description}"'
+        )
     else:
         assert type(outcome) is ServiceUnavailableError
         assert "t_secret" not in outcome.description
+        assert "www-authenticate" not in headers
+        assert "retry-after" in headers
 
 
 @pytest.mark.parametrize("driver", DRIVERS)
@@ -593,3 +602,21 @@ async def test_averify_only_when_it_is_a_coroutine_function(scripted: Any) -> No
     verifier = SyncAverify()
     assert await _guard([verifier]).acheck("GET", "/health", "Bearer t") is OAUTH
     assert verifier.calls == ["verify"]
+
+
+# -- verifier hooks ----------------------------------------------------------------------------
+
+
+def test_bind_guard_is_called_once_with_the_guard(scripted: Any) -> None:
+    verifier = scripted({"t_a": OAUTH})
+    bound: list[Guard] = []
+    verifier.bind_guard = bound.append
+    guard = _guard([verifier])
+    assert bound == [guard]
+    # A bound verifier can drop a revoked token's entry through the guard it was given.
+    guard.check("GET", "/api/payment/p1", "Bearer t_a")
+    verifier.outcomes["t_a"] = UnauthenticatedError("Token revoked")
+    bound[0].invalidate("t_a")
+    outcome = _decide(guard, "check", "GET", "/api/payment/p1", "Bearer t_a")
+    assert isinstance(outcome, UnauthenticatedError)
+    assert outcome.description == "Token revoked"
