@@ -44,6 +44,15 @@ _NO_OWNER = "The access token is not recognised"
 _KIND_REFUSED = "This kind of token is not accepted here"
 
 
+def _quotes(text: str, token: str) -> bool:
+    """True when ``text`` holds the token, or its first or last eight characters.
+
+    Constant work per refusal, and it catches the usual leaks (the whole token, or a
+    prefix or suffix quoted "for debugging"), even in a description cut to 200 characters.
+    """
+    return token in text or token[:8] in text or token[-8:] in text
+
+
 class _Flight:
     """One verification in progress, shared by every caller that wants its result."""
 
@@ -336,7 +345,7 @@ class Guard:
             if averify is None:
                 holder.principal = await anyio.to_thread.run_sync(self._verify_once, token, key)
             else:
-                holder.principal = await self._settle(verifier, averify(token), key)
+                holder.principal = await self._settle(verifier, averify(token), token, key)
             return holder.principal
         except AuthError as error:
             holder.error = error
@@ -366,16 +375,16 @@ class Guard:
         try:
             principal = verifier.verify(token)
         except Exception as exc:
-            raise self._failure(verifier, exc, key) from None
+            raise self._failure(verifier, exc, token, key) from None
         return self._accept(verifier, principal, key)
 
     async def _settle(
-        self, verifier: Verifier, pending: Awaitable[Principal], key: bytes
+        self, verifier: Verifier, pending: Awaitable[Principal], token: str, key: bytes
     ) -> Principal:
         try:
             principal = await pending
         except Exception as exc:
-            raise self._failure(verifier, exc, key) from None
+            raise self._failure(verifier, exc, token, key) from None
         return self._accept(verifier, principal, key)
 
     def _accept(self, verifier: Verifier, principal: object, key: bytes) -> Principal:
@@ -394,15 +403,20 @@ class Guard:
             record_use(principal)
         return principal
 
-    def _failure(self, verifier: Verifier, exc: Exception, key: bytes) -> AuthError:
+    def _failure(self, verifier: Verifier, exc: Exception, token: str, key: bytes) -> AuthError:
+        # A verifier's own description that quotes the token is never logged nor
+        # answered (security cases G-01, G-02): the default description replaces it.
+        quoted = isinstance(exc, AuthError) and _quotes(exc.description, token)
         if isinstance(exc, ServiceUnavailableError):
+            if quoted:
+                exc = ServiceUnavailableError(retry_after=exc.retry_after)
             logger.warning("verifier %s cannot decide: %s", verifier.kind, exc.description)
             return exc
         if isinstance(exc, AuthError) and not isinstance(exc, InsufficientScopeError):
             # Whatever a verifier refuses with renders as invalid_token.
             refusal = UnauthenticatedError(
                 exc.description
-                if isinstance(exc, UnauthenticatedError) and exc.error_code
+                if isinstance(exc, UnauthenticatedError) and exc.error_code and not quoted
                 else None
             )
             self._cache.put_refusal(key, refusal.description)
