@@ -3,21 +3,35 @@
 Algorithms come from the configuration, never from the token. Key material in the
 token header (``jwk``, ``jku``, ``x5u``, ``x5c``) is never read: keys come from ``key``
 or from the configured ``jwks_url`` only.
+
+PyJWT checks the signature, ``iss`` and ``aud``; the time claims are checked here, so
+that they must be JSON numbers (RFC 7519 section 2, NumericDate; PyJWT takes
+``"9999999999"``) and so that tests can inject the clock. Before PyJWT sees a token,
+two cheap checks close parser differentials PyJWT leaves open: every segment must be
+canonical base64url (security case J-11) and the header and payload must be UTF-8
+JSON (J-13; ``json.loads`` on bytes also accepts UTF-16 and UTF-32).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
+import json
+import math
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
 import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from jwt.algorithms import get_default_algorithms
 
-from ..exceptions import ServiceUnavailableError, UnauthenticatedError
+from ..exceptions import UnauthenticatedError
 from ..principal import Principal
 from ._jwks import Fetcher, JWKSCache, fetch_url
 
@@ -25,6 +39,11 @@ __all__ = ["JWTVerifier"]
 
 # A compact JWS: three base64url segments (RFC 7515 section 7.1).
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+_BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_SEXTET = {char: index for index, char in enumerate(_BASE64URL)}
+# Bits of the last character that encode nothing, by segment length mod 4 (RFC 4648
+# section 3.5: canonical encoders set them to zero; decoders ignore them).
+_UNUSED_BITS = {2: 0b1111, 3: 0b11}
 _HMAC = frozenset({"HS256", "HS384", "HS512"})
 _HMAC_MIN_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}  # RFC 7518 section 3.2
 _MAX_LEEWAY = 300
@@ -36,8 +55,15 @@ _ISSUER = "The access token is from another issuer"
 _CLAIMS = "The access token has malformed claims"
 # What PyJWT lets escape on hostile input besides its own errors (security case F-03).
 _HOSTILE = (
-    jwt.PyJWTError, TypeError, OverflowError, RecursionError, ValueError, KeyError,
-    AttributeError, IndexError, UnicodeError,
+    jwt.PyJWTError,
+    TypeError,
+    OverflowError,
+    RecursionError,
+    ValueError,
+    KeyError,
+    AttributeError,
+    IndexError,
+    UnicodeError,
 )
 
 
@@ -46,21 +72,25 @@ class JWTVerifier:
 
     Args:
         key: A public key (PEM text or bytes, a ``cryptography`` key object, or a JWK
-            dict), or the shared secret for HMAC algorithms.
+            dict), or the shared secret for HMAC algorithms (at least the hash size).
         jwks_url: Where to fetch the issuer's keys (``https``; plain ``http`` only to a
             loopback address, for development and tests).
         algorithms: Accepted algorithms. HMAC and public-key algorithms cannot be mixed,
-            and ``none`` is never accepted.
+            HMAC needs ``key``, and ``none`` is never accepted.
         issuer: Required exact ``iss`` when given.
-        audience: Required ``aud`` (exact, or a member of a list) when given.
+        audience: Required ``aud`` (exact, or a member of a list) when given; several
+            accepted audiences may be given as a list.
         leeway: Clock skew allowed on ``exp``/``nbf``/``iat``, at most 300 seconds.
-        scope_claim: The claim holding scopes: a space-separated string or a list. When
-            it is ``scope`` and absent, ``scp`` is read instead (Azure, Okta).
+        scope_claim: The claim holding scopes: a space-separated string or a list of
+            strings. When it is ``scope`` and absent, ``scp`` is read instead (Azure,
+            Okta).
         kind: The kind of the principals produced.
         jwks_refresh_interval: Seconds between scheduled JWKS refreshes.
         jwks_refetch_cooldown: Least seconds between refetches caused by unknown kids.
         jwks_timeout: Seconds one JWKS fetch may take.
         jwks_fetcher: ``fetcher(url, timeout) -> bytes``, replacing the HTTP client.
+        jwks_timer: Monotonic clock for the JWKS schedule (tests inject one).
+        clock: Wall clock in UNIX seconds for ``exp``/``nbf``/``iat`` (tests inject one).
 
     Raises:
         ValueError: an unsafe or incomplete configuration.
@@ -82,6 +112,7 @@ class JWTVerifier:
         jwks_timeout: float = 5.0,
         jwks_fetcher: Fetcher | None = None,
         jwks_timer: Callable[[], float] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if isinstance(algorithms, str):
             algorithms = (algorithms,)
@@ -91,13 +122,21 @@ class JWTVerifier:
             raise ValueError("give exactly one of key= or jwks_url=")
         if not 0 <= leeway <= _MAX_LEEWAY:
             raise ValueError(f"leeway must be between 0 and {_MAX_LEEWAY} seconds")
+        for name, value in (("scope_claim", scope_claim), ("kind", kind)):
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"{name} must be a non-empty string")
         self.kind = kind
         self.issuer = issuer
-        self.audience = audience if audience is None or isinstance(audience, str) else list(audience)
+        self.audience = _check_audience(audience)
         self.leeway = leeway
         self.scope_claim = scope_claim
+        self._clock = clock
         self._options: dict[str, Any] = {
             "require": ["exp"],
+            # Time claims are checked in _check_times (JSON numbers only, our clock).
+            "verify_exp": False,
+            "verify_nbf": False,
+            "verify_iat": False,
             "verify_aud": audience is not None,
             "verify_iss": issuer is not None,
             "enforce_minimum_key_length": True,
@@ -106,19 +145,28 @@ class JWTVerifier:
         self._jwks: JWKSCache | None = None
         if key is not None:
             self._key = _prepare_key(key, self.algorithms)
-        else:
-            assert jwks_url is not None
-            _check_jwks_url(jwks_url)
-            extra: dict[str, Any] = {} if jwks_timer is None else {"timer": jwks_timer}
-            self._jwks = JWKSCache(
-                jwks_url,
-                algorithms=self.algorithms,
-                refresh_interval=jwks_refresh_interval,
-                refetch_cooldown=jwks_refetch_cooldown,
-                timeout=jwks_timeout,
-                fetcher=jwks_fetcher or fetch_url,
-                **extra,
-            )
+            return
+        if self.algorithms[0] in _HMAC:
+            raise ValueError("HMAC algorithms need key=: a JWKS publishes public keys")
+        _check_jwks_url(str(jwks_url))
+        for option, seconds in (
+            ("jwks_refresh_interval", jwks_refresh_interval),
+            ("jwks_timeout", jwks_timeout),
+        ):
+            if not (math.isfinite(seconds) and seconds > 0):
+                raise ValueError(f"{option} must be a positive number of seconds")
+        if not (math.isfinite(jwks_refetch_cooldown) and jwks_refetch_cooldown >= 0):
+            raise ValueError("jwks_refetch_cooldown must be zero or more seconds")
+        extra: dict[str, Any] = {} if jwks_timer is None else {"timer": jwks_timer}
+        self._jwks = JWKSCache(
+            str(jwks_url),
+            algorithms=self.algorithms,
+            refresh_interval=jwks_refresh_interval,
+            refetch_cooldown=jwks_refetch_cooldown,
+            timeout=jwks_timeout,
+            fetcher=jwks_fetcher or fetch_url,
+            **extra,
+        )
 
     def __repr__(self) -> str:
         source = "key" if self._jwks is None else f"jwks_url={self._jwks.url!r}"
@@ -140,13 +188,19 @@ class JWTVerifier:
             UnauthenticatedError: a bad, expired or foreign token.
             ServiceUnavailableError: keys are needed and none can be fetched.
         """
+        _check_segments(token)
         if self._jwks is None:
             return self._decode(token, self._key)
         kid, algorithm = _header(token, self.algorithms)
         return self._decode(token, self._jwks.get(kid, algorithm))
 
     async def averify(self, token: str) -> Principal:
-        """Verify on the event loop when no fetch is needed, else in a worker thread."""
+        """Verify on the event loop when no fetch is needed, else in a worker thread.
+
+        A held key, an early refusal and an unknown ``kid`` inside the refetch
+        cooldown are all answered on the loop; only a JWKS fetch leaves it.
+        """
+        _check_segments(token)
         if self._jwks is None:
             return self._decode(token, self._key)
         kid, algorithm = _header(token, self.algorithms)
@@ -155,7 +209,11 @@ class JWTVerifier:
             return self._decode(token, key)
         import anyio.to_thread
 
-        return await anyio.to_thread.run_sync(self.verify, token)
+        return await anyio.to_thread.run_sync(self._fetch_and_decode, token, kid, algorithm)
+
+    def _fetch_and_decode(self, token: str, kid: str | None, algorithm: str) -> Principal:
+        assert self._jwks is not None  # noqa: S101 - only called in JWKS mode
+        return self._decode(token, self._jwks.get(kid, algorithm))
 
     def _decode(self, token: str, key: Any) -> Principal:
         try:
@@ -165,36 +223,28 @@ class JWTVerifier:
                 algorithms=self.algorithms,
                 audience=self.audience,
                 issuer=self.issuer,
-                leeway=self.leeway,
                 options=self._options,  # type: ignore[arg-type]
             )
-        except jwt.ExpiredSignatureError:
-            raise UnauthenticatedError(_EXPIRED) from None
-        except jwt.ImmatureSignatureError:
-            raise UnauthenticatedError(_NOT_YET) from None
         except jwt.InvalidAudienceError:
             raise UnauthenticatedError(_AUDIENCE) from None
         except jwt.InvalidIssuerError:
             raise UnauthenticatedError(_ISSUER) from None
         except _HOSTILE:
             raise UnauthenticatedError(_INVALID) from None
+        if not isinstance(claims, dict):
+            raise UnauthenticatedError(_INVALID)
         return self._principal(claims)
 
     def _principal(self, claims: Mapping[str, Any]) -> Principal:
-        exp = claims.get("exp")
-        # PyJWT accepts "exp": "123" (a string); RFC 7519 NumericDate is a number.
-        for name in ("exp", "nbf", "iat"):
-            value = claims.get(name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-                raise UnauthenticatedError(_CLAIMS)
-        subject = claims.get("sub", "")
-        client_id = claims.get("client_id", claims.get("azp"))
-        token_id = claims.get("jti")
-        for value in (subject, client_id, token_id):
-            if value is not None and not _is_text(value):
-                raise UnauthenticatedError(_CLAIMS)
+        exp = self._check_times(claims)
+        subject = _text_claim(claims, "sub")
+        client_id = _text_claim(claims, "client_id")
+        authorized_party = _text_claim(claims, "azp")
+        token_id = _text_claim(claims, "jti")
+        if client_id is None:
+            client_id = authorized_party
         try:
-            expires_at = datetime.fromtimestamp(exp, timezone.utc)  # type: ignore[arg-type]
+            expires_at = datetime.fromtimestamp(exp, timezone.utc)
         except (OverflowError, OSError, ValueError):
             raise UnauthenticatedError(_CLAIMS) from None
         return Principal(
@@ -207,17 +257,60 @@ class JWTVerifier:
             claims=claims,
         )
 
+    def _check_times(self, claims: Mapping[str, Any]) -> float:
+        """Check ``exp`` (required), ``nbf`` and ``iat``; return ``exp``.
+
+        RFC 7519 section 4.1.4: the current time must be before ``exp``; section
+        4.1.5: on or after ``nbf``. An ``iat`` in the future is refused as PyJWT does.
+        """
+        exp = _numeric_date(claims, "exp")
+        nbf = _numeric_date(claims, "nbf")
+        iat = _numeric_date(claims, "iat")
+        if exp is None:
+            raise UnauthenticatedError(_INVALID)
+        now = self._clock()
+        if exp <= now - self.leeway:
+            raise UnauthenticatedError(_EXPIRED)
+        if (nbf is not None and nbf > now + self.leeway) or (
+            iat is not None and iat > now + self.leeway
+        ):
+            raise UnauthenticatedError(_NOT_YET)
+        return exp
+
     def _scopes(self, claims: Mapping[str, Any]) -> frozenset[str]:
-        value = claims.get(self.scope_claim)
-        if value is None and self.scope_claim == "scope":
-            value = claims.get("scp")
-        if value is None:
+        name = self.scope_claim
+        if name == "scope" and name not in claims:
+            name = "scp"
+        if name not in claims:
             return frozenset()
-        if isinstance(value, str):
+        value = claims[name]
+        if _is_text(value):
             return frozenset(value.split())
         if isinstance(value, list) and all(_is_text(item) for item in value):
             return frozenset(value)
         raise UnauthenticatedError(_CLAIMS)
+
+
+def _numeric_date(claims: Mapping[str, Any], name: str) -> float | None:
+    """A NumericDate claim: absent, or a finite JSON number (not a bool or a string)."""
+    if name not in claims:
+        return None
+    value = claims[name]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UnauthenticatedError(_CLAIMS)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UnauthenticatedError(_CLAIMS)  # 1e400 parses as inf, NaN as nan
+    return value
+
+
+def _text_claim(claims: Mapping[str, Any], name: str) -> str | None:
+    """A string claim: absent, or text (security cases CL-08, J-14)."""
+    if name not in claims:
+        return None
+    value = claims[name]
+    if not _is_text(value):
+        raise UnauthenticatedError(_CLAIMS)
+    return str(value)
 
 
 def _is_text(value: object) -> bool:
@@ -231,6 +324,33 @@ def _is_text(value: object) -> bool:
     return True
 
 
+def _check_segments(token: str) -> None:
+    """Refuse non-canonical base64url (J-11) and JSON that is not UTF-8 (J-13).
+
+    Both are cheap: the last character of each segment, and the first three bytes of
+    the header and the payload. A UTF-8 JSON text starts with two ASCII characters
+    (whitespace, ``{``, ``"``, ``}``); UTF-16 and UTF-32 put a zero byte in the first
+    two, and a byte order mark starts with a byte of 0xEF or more.
+    """
+    segments = token.split(".")
+    if len(segments) != 3:
+        raise UnauthenticatedError(_INVALID)
+    for segment in segments:
+        rest = len(segment) % 4
+        if rest == 1:
+            raise UnauthenticatedError(_INVALID)
+        if rest and _SEXTET.get(segment[-1], 0) & _UNUSED_BITS[rest]:
+            raise UnauthenticatedError(_INVALID)
+    for segment in segments[:2]:
+        start = segment[:4]
+        try:
+            head = base64.urlsafe_b64decode(start + "=" * (-len(start) % 4))
+        except (binascii.Error, ValueError):
+            raise UnauthenticatedError(_INVALID) from None
+        if len(head) < 2 or not (0 < head[0] < 0x80 and 0 < head[1] < 0x80):
+            raise UnauthenticatedError(_INVALID)
+
+
 def _header(token: str, algorithms: tuple[str, ...]) -> tuple[str | None, str]:
     """The ``kid`` and ``alg`` of a token, read only to choose a key."""
     try:
@@ -238,10 +358,12 @@ def _header(token: str, algorithms: tuple[str, ...]) -> tuple[str | None, str]:
     except _HOSTILE:
         raise UnauthenticatedError(_INVALID) from None
     algorithm = header.get("alg")
-    kid = header.get("kid")
     if not isinstance(algorithm, str) or algorithm not in algorithms:
         raise UnauthenticatedError(_INVALID)
-    if kid is not None and not isinstance(kid, str):
+    if "kid" not in header:
+        return None, algorithm
+    kid = header["kid"]
+    if not isinstance(kid, str):
         raise UnauthenticatedError(_INVALID)
     return kid, algorithm
 
@@ -251,13 +373,24 @@ def _check_algorithms(algorithms: tuple[str, ...]) -> None:
         raise ValueError("algorithms must not be empty")
     supported = set(get_default_algorithms()) - {"none"}
     for algorithm in algorithms:
+        if not isinstance(algorithm, str):
+            raise ValueError(f"unsupported algorithm: {algorithm!r}")
         if algorithm.lower() == "none":
             raise ValueError("the 'none' algorithm is never accepted")
         if algorithm not in supported:
             raise ValueError(f"unsupported algorithm: {algorithm!r}")
     hmac_algorithms = _HMAC.intersection(algorithms)
-    if hmac_algorithms and len(hmac_algorithms) != len(algorithms):
+    if hmac_algorithms and len(hmac_algorithms) != len(set(algorithms)):
         raise ValueError("HMAC and public-key algorithms cannot be mixed (key confusion)")
+
+
+def _check_audience(audience: str | Iterable[str] | None) -> str | list[str] | None:
+    if audience is None:
+        return None
+    values = [audience] if isinstance(audience, str) else list(audience)
+    if not values or not all(isinstance(value, str) and value for value in values):
+        raise ValueError("audience must be a non-empty string or list of strings")
+    return values[0] if isinstance(audience, str) else values
 
 
 def _prepare_key(key: Any, algorithms: tuple[str, ...]) -> Any:
@@ -267,29 +400,56 @@ def _prepare_key(key: Any, algorithms: tuple[str, ...]) -> Any:
             raise ValueError("a symmetric JWK cannot verify public-key algorithms")
         try:
             key = jwt.PyJWK(dict(key), algorithms[0]).key
-        except jwt.PyJWTError as exc:
+        except (jwt.PyJWTError, ValueError, TypeError, KeyError) as exc:
             raise ValueError(f"invalid JWK: {type(exc).__name__}") from None
     if algorithms[0] in _HMAC:
-        if not isinstance(key, (str, bytes)):
-            raise ValueError("HMAC algorithms need a shared secret (str or bytes)")
-        secret = key.encode() if isinstance(key, str) else key
-        if b"-----BEGIN" in secret or secret.startswith((b"ssh-", b"ecdsa-")):
-            raise ValueError("an HMAC algorithm must never be verified with a public key")
-        shortest = max(_HMAC_MIN_BYTES[name] for name in algorithms)
-        if len(secret) < shortest:
-            raise ValueError(f"the HMAC secret must be at least {shortest} bytes")
-        return secret
+        return _hmac_secret(key, algorithms)
     algorithm = get_default_algorithms()[algorithms[0]]
     try:
         prepared = algorithm.prepare_key(key)
     except Exception as exc:
         raise ValueError(f"invalid key for {algorithms[0]}: {type(exc).__name__}") from None
+    if algorithm.check_key_length(prepared):
+        raise ValueError(f"the key is too small for {algorithms[0]} (RFC 7518 minimum bits)")
     for other in algorithms[1:]:
         try:
             get_default_algorithms()[other].prepare_key(prepared)
         except Exception:
             raise ValueError(f"the key does not fit algorithm {other}") from None
     return prepared
+
+
+def _hmac_secret(key: Any, algorithms: tuple[str, ...]) -> bytes:
+    """A shared secret that is long enough and is not somebody's public key (J-02)."""
+    if not isinstance(key, (str, bytes)):
+        raise ValueError("HMAC algorithms need a shared secret (str or bytes)")
+    secret = key.encode() if isinstance(key, str) else key
+    if _looks_like_public_key(secret):
+        raise ValueError("an HMAC algorithm must never be verified with a public key")
+    shortest = max(_HMAC_MIN_BYTES[name] for name in algorithms)
+    if len(secret) < shortest:
+        raise ValueError(f"the HMAC secret must be at least {shortest} bytes")
+    return secret
+
+
+def _looks_like_public_key(secret: bytes) -> bool:
+    """PEM, OpenSSH, DER or JWK text: every form CVE-2022-29217 and its kin used."""
+    stripped = secret.strip()
+    if b"-----BEGIN" in stripped or stripped.startswith((b"ssh-", b"ecdsa-sha2-")):
+        return True
+    if stripped.startswith(b"{"):
+        try:
+            document = json.loads(stripped)
+        except ValueError:
+            return False
+        return isinstance(document, dict) and "kty" in document
+    for load in (serialization.load_der_public_key, x509.load_der_x509_certificate):
+        try:
+            load(secret)
+        except Exception:  # noqa: S112 - not that format: try the next one
+            continue
+        return True
+    return False
 
 
 def _check_jwks_url(url: str) -> None:
