@@ -4,8 +4,10 @@ cannot be made to hammer the key server.
 Compared with PyJWT's ``PyJWKClient``: a failed fetch keeps the keys already held
 (security case K-03; PyJWT clears its cache), an unknown ``kid`` refetches at most
 once per cooldown (K-01; PyJWT refetches on every miss), concurrent fetches coalesce,
-redirects are not followed, the response size and time are bounded, and symmetric or
-encryption keys in the set are ignored (K-07).
+redirects are not followed, the response size and time are bounded, and symmetric,
+encryption or undersized keys in the set are ignored (K-07, J-04). A document with no
+usable key counts as a failed fetch, so garbage never replaces a good set (K-06).
+While a scheduled refresh is in flight, other callers keep using the held keys.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from ..exceptions import ServiceUnavailableError, UnauthenticatedError
 logger = logging.getLogger("bearerguard")
 
 MAX_JWKS_BYTES = 1 << 20
+_UNKNOWN_KID = "The access token's signing key is unknown"
+_UNAVAILABLE = "The signing keys are unavailable"
 _KTY_ALGORITHMS = {
     "RSA": ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512"),
     "EC": ("ES256", "ES384", "ES512", "ES256K"),
@@ -47,13 +51,25 @@ _OPENER = urllib.request.build_opener(_NoRedirect())
 
 
 def fetch_url(url: str, timeout: float) -> bytes:
-    """GET a JWKS document with a timeout and a size cap, following no redirect."""
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})
+    """GET a JWKS document with a timeout and a size cap, following no redirect.
+
+    ``timeout`` bounds each socket operation and the whole body read, so a server
+    that dribbles bytes cannot hold a worker thread for long.
+    """
+    deadline = time.monotonic() + timeout
+    # The scheme is checked when the verifier is configured: https, or http to loopback.
+    request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310
+    chunks: list[bytes] = []
+    size = 0
     with _OPENER.open(request, timeout=timeout) as response:
-        body: bytes = response.read(MAX_JWKS_BYTES + 1)
-    if len(body) > MAX_JWKS_BYTES:
-        raise ValueError("JWKS document too large")
-    return body
+        while chunk := response.read1(65536):
+            size += len(chunk)
+            if size > MAX_JWKS_BYTES:
+                raise ValueError("JWKS document too large")
+            if time.monotonic() > deadline:
+                raise TimeoutError("JWKS fetch took too long")
+            chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def parse_jwks(body: bytes, algorithms: Iterable[str]) -> KeyMap:
@@ -84,9 +100,12 @@ def parse_jwks(body: bytes, algorithms: Iterable[str]) -> KeyMap:
             if kty == "EC" and entry.get("crv") != _EC_CURVES.get(algorithm):
                 continue
             try:
-                keys[(kid, algorithm)] = jwt.PyJWK(entry, algorithm)
+                key = jwt.PyJWK(entry, algorithm)
+                if key.Algorithm.check_key_length(key.key):
+                    continue  # an RSA key under 2048 bits, say (RFC 7518 section 3.3)
             except Exception:  # noqa: S112 - one broken key must not lose the others
                 continue
+            keys[(kid, algorithm)] = key
     return keys
 
 
@@ -129,11 +148,25 @@ class JWKSCache:
         self.fetches = 0
 
     def lookup(self, kid: str | None, algorithm: str) -> jwt.PyJWK | None:
-        """The key held for ``(kid, alg)`` with no I/O, or None."""
+        """The key for ``(kid, alg)`` when the answer needs no I/O, else None.
+
+        None means a fetch comes first: nothing is held yet, a scheduled refresh is
+        due (and none is in flight), or the kid is unknown and may trigger a refetch.
+
+        Raises:
+            UnauthenticatedError: the kid is unknown and no refetch is allowed yet.
+        """
         keys = self._keys
-        if keys is None or self._timer() >= self._next_refresh:
+        if keys is None:
             return None
-        return _find(keys, kid, algorithm)
+        if self._timer() >= self._next_refresh and not self._lock.locked():
+            return None
+        key = _find(keys, kid, algorithm)
+        if key is not None:
+            return key
+        if self._lock.locked() or self._refetch_allowed():
+            return None
+        raise UnauthenticatedError(_UNKNOWN_KID)
 
     def get(self, kid: str | None, algorithm: str) -> jwt.PyJWK:
         """The key for ``(kid, alg)``, fetching when due or when the kid is unknown.
@@ -143,25 +176,34 @@ class JWKSCache:
             ServiceUnavailableError: no key set is held and none can be fetched.
         """
         if self._timer() >= self._next_refresh:
-            self._refresh(self._generation, scheduled=True)
+            # With keys held, a refresh already in flight is not waited for.
+            self._refresh(self._generation, scheduled=True, wait=self._keys is None)
         keys = self._keys
         if keys is None:
-            raise ServiceUnavailableError("The signing keys are unavailable")
+            raise ServiceUnavailableError(_UNAVAILABLE)
         key = _find(keys, kid, algorithm)
         if key is not None:
             return key
-        if self._timer() - self._last_kid_refetch >= self._cooldown:
-            self._refresh(self._generation, scheduled=False)
+        if self._lock.locked() or self._refetch_allowed():
+            # Wait for a fetch in flight and share its keys, or refetch for this kid.
+            self._refresh(self._generation, scheduled=False, wait=True)
             key = _find(self._keys, kid, algorithm)
             if key is not None:
                 return key
-        raise UnauthenticatedError("The access token's signing key is unknown")
+        raise UnauthenticatedError(_UNKNOWN_KID)
 
-    def _refresh(self, seen_generation: int, *, scheduled: bool) -> None:
-        with self._lock:
+    def _refetch_allowed(self) -> bool:
+        return self._timer() - self._last_kid_refetch >= self._cooldown
+
+    def _refresh(self, seen_generation: int, *, scheduled: bool, wait: bool) -> None:
+        if not self._lock.acquire(blocking=wait):
+            return  # a refresh is in flight and the held keys serve meanwhile
+        try:
             if self._generation != seen_generation:
                 return  # another caller fetched while this one waited: share its result
             now = self._timer()
+            if scheduled and now < self._next_refresh:
+                return  # refreshed between this caller's check and the lock
             if not scheduled:
                 if now - self._last_kid_refetch < self._cooldown:
                     return  # another unknown kid used this window's refetch
@@ -169,15 +211,22 @@ class JWKSCache:
             try:
                 self.fetches += 1
                 keys = parse_jwks(self._fetcher(self.url, self._timeout), self._algorithms)
+                if not keys:
+                    raise ValueError("no usable key in the JWK set")
             except Exception as exc:
-                logger.warning("JWKS fetch failed (%s); keeping %s keys",
-                               type(exc).__name__, 0 if self._keys is None else len(self._keys))
+                logger.warning(
+                    "JWKS fetch failed (%s); keeping %s keys",
+                    type(exc).__name__,
+                    0 if self._keys is None else len(self._keys),
+                )
                 # Try again after the cooldown rather than on every request.
                 self._next_refresh = now + min(self._cooldown, self._refresh_interval)
             else:
                 self._keys = keys
                 self._next_refresh = now + self._refresh_interval
             self._generation += 1
+        finally:
+            self._lock.release()
 
 
 def _find(keys: KeyMap | None, kid: str | None, algorithm: str) -> jwt.PyJWK | None:
