@@ -1,0 +1,80 @@
+"""Token stores: where client tokens (their hashes and records) are kept.
+
+```python
+from bearerguard.stores import open_store
+
+store = open_store("sqlite:///bearerguard.db")        # SQLiteTokenStore, the default
+store = open_store("postgresql+psycopg://app@db/app")  # SQLTokenStore (the "sql" extra)
+store = open_store("memory://")                       # MemoryTokenStore, for tests
+```
+
+:class:`SQLTokenStore` is imported on first use, so SQLAlchemy is only needed by
+those who use it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .base import Row, StoreError, TokenStore
+from .memory import MemoryTokenStore
+from .sqlite import SCHEMA_VERSION, SQLiteTokenStore
+
+if TYPE_CHECKING:
+    from .sql import SQLTokenStore
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "MemoryTokenStore",
+    "Row",
+    "SQLTokenStore",
+    "SQLiteTokenStore",
+    "StoreError",
+    "TokenStore",
+    "open_store",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SQLTokenStore":
+        from .sql import SQLTokenStore
+
+        return SQLTokenStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def open_store(url: str) -> TokenStore:
+    """The store a URL names.
+
+    ``memory://`` is a :class:`MemoryTokenStore`; ``sqlite:///relative/path.db`` and
+    ``sqlite:////absolute/path.db`` a :class:`SQLiteTokenStore`; any other
+    SQLAlchemy URL (``postgresql+psycopg://user@host:5432/db``; plain
+    ``postgresql://`` means psycopg 3) a :class:`SQLTokenStore`. Nothing is
+    opened until the store is first used.
+
+    Raises:
+        ValueError: the URL names no store, or its driver is not installed.
+    """
+    if not isinstance(url, str) or "://" not in url:
+        raise ValueError("a store URL looks like sqlite:///bearerguard.db or memory://")
+    if url == "memory://":
+        return MemoryTokenStore()
+    if url.startswith("sqlite://"):
+        if not url.startswith("sqlite:///") or url in ("sqlite:///", "sqlite:///:memory:"):
+            raise ValueError(
+                "a SQLite store URL names a file: sqlite:///relative.db or "
+                "sqlite:////absolute/path.db (memory:// for an in-memory store)"
+            )
+        return SQLiteTokenStore(url[len("sqlite:///") :])
+    try:
+        from .sql import SQLTokenStore
+    except ImportError:
+        raise ValueError(
+            'this store URL needs SQLAlchemy: pip install "bearerguard[sql]"'
+        ) from None
+    try:
+        return SQLTokenStore(url)
+    except ImportError as exc:  # the URL's database driver is missing
+        raise ValueError(f"this store URL needs a database driver: {exc}") from None
+    except Exception as exc:  # an unparsable URL or unknown dialect
+        raise ValueError(f"cannot use this store URL: {type(exc).__name__}") from None

@@ -1,0 +1,279 @@
+"""A token store over SQLAlchemy Core: PostgreSQL (psycopg 3) and the databases it speaks.
+
+Needs the ``sql`` extra: ``pip install "bearerguard[sql]"``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    create_engine,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+
+from .base import Row, StoreError
+from .sqlite import SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    from ..tokens import TokenRecord
+
+__all__ = ["SQLTokenStore"]
+
+_TIME_COLUMNS = ("created_at", "expires_at", "last_used_at", "revoked_at")
+
+
+def _tables(schema: str | None) -> tuple[MetaData, Table, Table]:
+    metadata = MetaData(schema=schema)
+    version = Table(
+        "bearerguard_schema",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=False),
+        Column("version", Integer, nullable=False),
+    )
+    tokens = Table(
+        "bearerguard_tokens",
+        metadata,
+        Column("id", String(64), primary_key=True),
+        Column("token_hash", LargeBinary(32), nullable=False, unique=True),
+        Column("client_id", String(64), nullable=False),
+        Column("label", String(100), nullable=False),
+        Column("scopes", Text, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("expires_at", DateTime(timezone=True)),
+        Column("last_used_at", DateTime(timezone=True)),
+        Column("revoked_at", DateTime(timezone=True)),
+        Index("bearerguard_tokens_client", "client_id", "created_at"),
+    )
+    return metadata, version, tokens
+
+
+def normalize_url(url: str) -> str:
+    """``postgresql://`` and ``postgres://`` mean psycopg 3 (the ``sql`` extra's driver)."""
+    for bare in ("postgresql://", "postgres://"):
+        if url.startswith(bare):
+            return "postgresql+psycopg://" + url[len(bare) :]
+    return url
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return None if value is None else value.astimezone(timezone.utc)
+
+
+def _sql_row(record: TokenRecord) -> dict[str, Any]:
+    row = record.to_row()
+    for name in _TIME_COLUMNS:
+        row[name] = _utc(row[name])
+    return row
+
+
+class SQLTokenStore:
+    """Client tokens in any database SQLAlchemy Core speaks; made for PostgreSQL.
+
+    Tables ``bearerguard_tokens`` and ``bearerguard_schema`` are created on first use
+    (in ``schema`` when given). Construction opens no connection.
+
+    Args:
+        engine_or_url: Your existing :class:`sqlalchemy.engine.Engine` (left open by
+            :meth:`close`), or a URL such as ``postgresql+psycopg://user@host/db``
+            (``postgresql://`` means psycopg 3). An engine made from a URL hides SQL
+            parameters in errors and gives up connecting after ``connect_timeout``.
+        schema: A database schema (namespace) that holds the tables; it must exist.
+        connect_timeout: Seconds to wait for a PostgreSQL connection (URL only).
+    """
+
+    def __init__(
+        self,
+        engine_or_url: Engine | str,
+        *,
+        schema: str | None = None,
+        connect_timeout: int = 5,
+    ) -> None:
+        if isinstance(engine_or_url, str):
+            url = make_url(normalize_url(engine_or_url))
+            connect_args: dict[str, Any] = {}
+            if url.get_backend_name() == "postgresql":
+                connect_args["connect_timeout"] = connect_timeout
+            # No pool_pre_ping: it would double the round trips of every cache miss.
+            # After a database restart the first query fails (503 once) and SQLAlchemy
+            # then replaces every pooled connection.
+            self.engine = create_engine(url, hide_parameters=True, connect_args=connect_args)
+            self._owns_engine = True
+        else:
+            self.engine = engine_or_url
+            self._owns_engine = False
+        self.schema = schema
+        self._metadata, self._version, self._tokens = _tables(schema)
+        self._ready = False
+        self._ready_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"SQLTokenStore({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except SQLAlchemyError as exc:
+            cause = exc.orig if isinstance(exc, DBAPIError) else exc
+            text = str(cause).strip().splitlines()
+            detail = f": {text[0]}" if text else ""
+            raise StoreError(f"{type(cause).__name__}{detail}") from exc
+
+    def _ensure_schema(self) -> None:
+        if self._ready:
+            return
+        with self._ready_lock:
+            if self._ready:
+                return
+            try:
+                self._metadata.create_all(self.engine, checkfirst=True)
+            except SQLAlchemyError:
+                # Another process may have created the tables between check and
+                # create: check again, and fail for real if they are still missing.
+                self._metadata.create_all(self.engine, checkfirst=True)
+            version = self._read_version()
+            if version is None:
+                try:
+                    with self.engine.begin() as connection:
+                        connection.execute(
+                            insert(self._version).values(id=1, version=SCHEMA_VERSION)
+                        )
+                except IntegrityError:
+                    pass  # recorded concurrently by another process
+                version = self._read_version()
+            if version is None or version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"the database schema is version {version}; this bearerguard "
+                    f"knows version {SCHEMA_VERSION} at most"
+                )
+            self._ready = True
+
+    def _read_version(self) -> int | None:
+        with self.engine.connect() as connection:
+            value = connection.execute(
+                select(self._version.c.version).where(self._version.c.id == 1)
+            ).scalar()
+        return None if value is None else int(value)
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        with self._errors():
+            self._ensure_schema()
+            with self.engine.connect() as connection:
+                yield connection
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        with self._errors():
+            self._ensure_schema()
+            with self.engine.begin() as connection:
+                yield connection
+
+    # -- the store protocol ---------------------------------------------------------
+
+    def add(self, record: TokenRecord) -> None:
+        """Insert a new token."""
+        with self._writing() as connection:
+            connection.execute(insert(self._tokens).values(_sql_row(record)))
+
+    def find_by_hash(self, token_hash: bytes) -> Row | None:
+        """The row with this SHA-256 digest (unique index), or None."""
+        with self._reading() as connection:
+            found = connection.execute(
+                select(self._tokens).where(self._tokens.c.token_hash == token_hash)
+            ).first()
+        return None if found is None else dict(found._mapping)
+
+    def get(self, token_id: str) -> Row | None:
+        """The row with this id, or None."""
+        with self._reading() as connection:
+            found = connection.execute(
+                select(self._tokens).where(self._tokens.c.id == token_id)
+            ).first()
+        return None if found is None else dict(found._mapping)
+
+    def query(self, *, client_id: str | None, include_revoked: bool) -> list[Row]:
+        """Rows of one client (or all), oldest first."""
+        tokens = self._tokens
+        statement = select(tokens).order_by(tokens.c.created_at, tokens.c.id)
+        if client_id is not None:
+            statement = statement.where(tokens.c.client_id == client_id)
+        if not include_revoked:
+            statement = statement.where(tokens.c.revoked_at.is_(None))
+        with self._reading() as connection:
+            return [dict(found._mapping) for found in connection.execute(statement)]
+
+    def revoke(self, token_id: str, revoked_at: datetime) -> bool:
+        """Mark a token revoked."""
+        tokens = self._tokens
+        with self._writing() as connection:
+            result = connection.execute(
+                update(tokens)
+                .where(and_(tokens.c.id == token_id, tokens.c.revoked_at.is_(None)))
+                .values(revoked_at=_utc(revoked_at))
+            )
+            return result.rowcount == 1
+
+    def rotate(self, token_id: str, expires_at: datetime, new: TokenRecord) -> bool:
+        """Shorten the old token's life and add the new one, in one transaction."""
+        tokens = self._tokens
+        with self._writing() as connection:
+            result = connection.execute(
+                update(tokens)
+                .where(and_(tokens.c.id == token_id, tokens.c.revoked_at.is_(None)))
+                .values(expires_at=_utc(expires_at))
+            )
+            if result.rowcount != 1:
+                return False  # nothing was changed: committing is a no-op
+            connection.execute(insert(tokens).values(_sql_row(new)))
+            return True
+
+    def touch(self, last_used: Mapping[str, datetime]) -> None:
+        """Move ``last_used_at`` forward, one transaction for the batch."""
+        if not last_used:
+            return
+        tokens = self._tokens
+        statement = (
+            update(tokens)
+            .where(
+                and_(
+                    tokens.c.id == bindparam("b_id"),
+                    or_(
+                        tokens.c.last_used_at.is_(None),
+                        tokens.c.last_used_at < bindparam("b_at"),
+                    ),
+                )
+            )
+            .values(last_used_at=bindparam("b_at"))
+        )
+        batch = [{"b_id": token_id, "b_at": _utc(at)} for token_id, at in last_used.items()]
+        with self._writing() as connection:
+            connection.execute(statement, batch)
+
+    def close(self) -> None:
+        """Dispose of the engine if this store made it; yours stays open."""
+        if self._owns_engine:
+            self.engine.dispose()
