@@ -29,13 +29,20 @@ from .exceptions import (
 from .guard import Guard, Renderer
 from .principal import Principal
 from .rules import Requirement, Rule
-from .verifiers import AsyncVerifier, JWTVerifier, StaticTokenVerifier, Verifier
+from .verifiers import (
+    AsyncVerifier,
+    ClientTokenVerifier,
+    JWTVerifier,
+    StaticTokenVerifier,
+    Verifier,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AsyncVerifier",
     "AuthError",
+    "ClientTokenVerifier",
     "Guard",
     "InsufficientScopeError",
     "InvalidRequestError",

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from .base import AsyncVerifier, Verifier
+from .client import ClientTokenVerifier
 from .jwt import JWTVerifier
 from .static import StaticTokenVerifier
 
-__all__ = ["AsyncVerifier", "JWTVerifier", "StaticTokenVerifier", "Verifier"]
+__all__ = [
+    "AsyncVerifier",
+    "ClientTokenVerifier",
+    "JWTVerifier",
+    "StaticTokenVerifier",
+    "Verifier",
+]
