@@ -266,17 +266,18 @@ def test_K01_zero_cooldown_still_coalesces_concurrent_refetches(
     verifier = jwks_verifier(jwks_refetch_cooldown=0)
     verifier.verify(kid_token(keys, "k1"))
     published.delay = 0.2
+    token = keys.token(headers={"kid": "nope"})
     start = threading.Barrier(20)
 
     def attack(_: int) -> None:
         start.wait()
         with pytest.raises(UnauthenticatedError):
-            verifier.verify(keys.token(headers={"kid": "nope"}))
+            verifier.verify(token)
 
     with ThreadPoolExecutor(20) as pool:
         list(pool.map(attack, range(20)))
-    # Threads that waited for the in-flight refetch share its result.
-    assert published.requests < 20
+    # Threads that waited for the in-flight refetch share its result (1 + 20 without).
+    assert published.requests <= 5
 
 
 @pytest.mark.parametrize(
