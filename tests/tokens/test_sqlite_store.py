@@ -1,0 +1,205 @@
+"""SQLiteTokenStore specifics, open_store, and two processes on one file (C-08, F-01)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bearerguard import ClientTokenVerifier, Guard, ServiceUnavailableError
+from bearerguard.stores import (
+    SCHEMA_VERSION,
+    MemoryTokenStore,
+    SQLiteTokenStore,
+    StoreError,
+    open_store,
+)
+from bearerguard.tokens import TokenManager, is_well_formed
+
+
+def manager_for(path: Path) -> TokenManager:
+    return TokenManager(SQLiteTokenStore(path))
+
+
+def test_C08_the_plaintext_is_nowhere_in_the_database_files(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.db"
+    manager = manager_for(path)
+    issued = [
+        manager.issue(client_id="A" * 32, label=f"server {n}", scopes=["payments.get"])
+        for n in range(5)
+    ]
+    issued.append(manager.rotate(issued[0].record.id))
+    guard = Guard([ClientTokenVerifier(manager)])
+    for each in issued:
+        guard.authenticate(f"Bearer {each.token}")
+    manager.flush()
+    files = sorted(tmp_path.glob("tokens.db*"))
+    assert {file.name for file in files} >= {"tokens.db", "tokens.db-wal"}
+    content = b"".join(file.read_bytes() for file in files)
+    assert issued[1].record.token_hash in content  # the lookup key is there...
+    for each in issued:
+        for secret in (each.token, each.token[8:-6], each.token[8:]):
+            assert secret.encode() not in content  # ...and no form of the token
+            assert secret.encode("utf-16-le") not in content
+    manager.close()
+
+
+def test_construction_touches_nothing_on_disk(tmp_path: Path) -> None:
+    path = tmp_path / "lazy.db"
+    manager = manager_for(path)
+    Guard([ClientTokenVerifier(manager)])
+    assert not path.exists()
+    assert manager.list() == []
+    assert path.exists()
+
+
+def test_schema_version_wal_and_index(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.db"
+    store = SQLiteTokenStore(path)
+    assert store.query(client_id=None, include_revoked=True) == []
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("SELECT version FROM bearerguard_schema").fetchall() == [
+            (SCHEMA_VERSION,)
+        ]
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        plan = connection.execute(
+            "EXPLAIN QUERY PLAN SELECT * FROM bearerguard_tokens WHERE token_hash = ?", (b"x",)
+        ).fetchall()
+    connection.close()
+    assert "USING INDEX" in str(plan)  # the lookup is indexed, never a scan
+    store.close()
+
+
+def test_a_newer_schema_is_refused_and_verification_fails_closed(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.db"
+    SQLiteTokenStore(path).query(client_id=None, include_revoked=True)
+    with sqlite3.connect(path) as connection:
+        connection.execute("UPDATE bearerguard_schema SET version = 99")
+    connection.close()
+    store = SQLiteTokenStore(path)
+    with pytest.raises(StoreError, match="version 99"):
+        store.get("tok_" + "0" * 20)
+    manager = TokenManager(store)
+    guard = Guard([ClientTokenVerifier(manager)])
+    token = "bg_live_" + "0" * 30
+    from bearerguard.tokens._format import checksum
+
+    with pytest.raises(ServiceUnavailableError):
+        guard.authenticate(f"Bearer {token}{checksum(token)}")
+
+
+def test_each_thread_and_process_gets_its_own_connection(tmp_path: Path) -> None:
+    store = SQLiteTokenStore(tmp_path / "t.db")
+    store.query(client_id=None, include_revoked=False)
+    first = store._local.held
+    first.pid = -1  # as if this were a forked child of the process that opened it
+    store.query(client_id=None, include_revoked=False)
+    assert store._local.held is not first
+    assert first.connection.execute("SELECT 1").fetchone() == (1,)  # left alone, not closed
+    store.close()
+    assert store.query(client_id=None, include_revoked=False) == []  # reopens after close
+
+
+@pytest.mark.parametrize("path", [":memory:", "file:x?mode=memory"])
+def test_in_memory_sqlite_is_refused(path: str) -> None:
+    with pytest.raises(ValueError, match="MemoryTokenStore"):
+        SQLiteTokenStore(path)
+
+
+def test_open_store_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bearerguard.stores import SQLTokenStore
+
+    monkeypatch.chdir(tmp_path)
+    assert isinstance(open_store("memory://"), MemoryTokenStore)
+    relative = open_store("sqlite:///relative.db")
+    assert isinstance(relative, SQLiteTokenStore)
+    assert relative.path == "relative.db"
+    absolute = open_store(f"sqlite:///{tmp_path}/abs.db")
+    assert isinstance(absolute, SQLiteTokenStore)
+    assert absolute.path == f"{tmp_path}/abs.db"
+    for url in ("postgresql://u@127.0.0.1/db", "postgres://u@127.0.0.1/db"):
+        sql = open_store(url)
+        assert isinstance(sql, SQLTokenStore)
+        assert sql.engine.url.drivername == "postgresql+psycopg"
+        sql.close()
+    sql = open_store(f"sqlite+pysqlite:///{tmp_path}/sa.db")
+    assert isinstance(sql, SQLTokenStore)
+    sql.close()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "bearerguard.db",
+        "sqlite://",
+        "sqlite:///",
+        "sqlite:///:memory:",
+        "sqlite://host/x.db",
+        "nosuchdb://x",
+        "mysql+nosuchdriver://u@h/db",
+    ],
+)
+def test_open_store_refuses_bad_urls(url: str) -> None:
+    with pytest.raises(ValueError, match="store URL"):
+        open_store(url)
+
+
+CHILD = textwrap.dedent(
+    """
+    import json, sys
+    from bearerguard import ClientTokenVerifier, Guard
+    from bearerguard.stores import SQLiteTokenStore
+    from bearerguard.tokens import TokenManager
+
+    path, name = sys.argv[1], sys.argv[2]
+    manager = TokenManager(SQLiteTokenStore(path))
+    guard = Guard([ClientTokenVerifier(manager)], cache_ttl=0)
+    tokens = []
+    for n in range(25):
+        issued = manager.issue(client_id="A" * 32, label=f"{name} {n}", scopes=["payments.get"])
+        tokens.append(issued.token)
+        for token in tokens[-3:]:
+            assert guard.authenticate("Bearer " + token).client_id == "A" * 32
+        if n % 5 == 0:
+            manager.list()
+    manager.close()
+    print(json.dumps(tokens))
+    """
+)
+
+
+def test_two_processes_issue_and_verify_on_one_file(tmp_path: Path) -> None:
+    path = tmp_path / "shared.db"
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(path), name],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("left", "right")
+    ]
+    outputs: list[Any] = []
+    for child in children:
+        out, err = child.communicate(timeout=60)
+        assert child.returncode == 0, err
+        outputs.append(json.loads(out))
+    manager = manager_for(path)
+    guard = Guard([ClientTokenVerifier(manager)])
+    every = outputs[0] + outputs[1]
+    assert len(set(every)) == 50
+    assert all(is_well_formed(token) for token in every)
+    for token in every:  # each process's tokens verify in a third
+        guard.authenticate(f"Bearer {token}")
+    labels = {record.label.split()[0] for record in manager.list()}
+    assert labels == {"left", "right"}
+    assert len(manager.list()) == 50
+    manager.rotate(manager.list()[0].id, grace=timedelta(0))
+    manager.close()
