@@ -84,7 +84,7 @@ def mint(
         "sub": "user-42",
         "client_id": "dashboard",
         "iat": now,
-        "exp": now + 600,
+        "exp": now + 3600,
         "jti": "at-1",
     }
     if scopes is not None:
@@ -96,7 +96,7 @@ def mint(
 
 @functools.cache
 def tokens() -> dict[str, str]:
-    """Every named token (for ``str.format`` templates); JWTs last ten minutes."""
+    """Every named token (for ``str.format`` templates); JWTs last an hour."""
     now = int(time.time())
     return {
         "client_get": CLIENT_GET,

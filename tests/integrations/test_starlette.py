@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 from starlette.authentication import requires as starlette_own_requires
+from starlette.endpoints import HTTPEndpoint
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
@@ -462,6 +463,47 @@ def test_requires_on_websocket_refuses_before_accept(name: str | None, answer: A
     assert refused.value.json() == answer.body
     assert refused.value.headers["www-authenticate"] == answer.challenge
     assert events == []
+
+
+def test_requires_on_an_endpoint_method_and_with_keyword_arguments() -> None:
+    calls: list[str] = []
+
+    class Payment(HTTPEndpoint):
+        @requires("payments.get")
+        async def get(self, request: Request) -> JSONResponse:
+            calls.append(request.user.identity)
+            return JSONResponse({})
+
+    @requires("payments.get")
+    async def by_keyword(*, request: Request) -> JSONResponse:
+        calls.append("keyword")
+        return JSONResponse({})
+
+    async def calls_by_keyword(request: Request) -> JSONResponse:
+        response: JSONResponse = await by_keyword(request=request)
+        return response
+
+    app = Starlette(
+        routes=[Route("/endpoint", Payment), Route("/keyword", calls_by_keyword)],
+        middleware=[Middleware(BearerGuardMiddleware, guard=make_guard(with_rules=False))],
+    )
+    client = TestClient(app)
+
+    assert client.get("/endpoint", headers=bearer("client_none")).status_code == 403
+    assert client.get("/keyword", headers=bearer("client_none")).status_code == 403
+    assert calls == []
+    assert client.get("/endpoint", headers=bearer("client_get")).status_code == 200
+    assert client.get("/keyword", headers=bearer("client_get")).status_code == 200
+    assert calls == ["tok_get", "keyword"]
+
+
+def test_requires_refuses_a_request_that_is_not_a_starlette_connection() -> None:
+    @requires("payments.get")
+    def endpoint(request: Any) -> None:  # pragma: no cover - never runs
+        pass
+
+    with pytest.raises(TypeError, match="Starlette Request or WebSocket"):
+        endpoint({"type": "http"})
 
 
 def test_requires_needs_the_middleware() -> None:

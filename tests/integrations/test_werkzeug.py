@@ -386,3 +386,35 @@ def test_flask_an_auth_error_raised_by_a_decorated_view_gets_the_same_answer() -
         insufficient().headers()
     )
     assert client.get("/owned/app_3b9f", headers=bearer("client_get")).get_data() == b"app_3b9f"
+
+
+@pytest.mark.parametrize(
+    ("extra", "status"),
+    [
+        pytest.param(
+            {
+                "HTTP_ORIGIN": "https://shop.example.test",
+                "HTTP_ACCESS_CONTROL_REQUEST_METHOD": "GET",
+            },
+            200,
+            id="preflight",
+        ),
+        pytest.param({}, 401, id="bare-options"),
+        pytest.param({"HTTP_ORIGIN": "https://shop.example.test"}, 401, id="origin-only"),
+        pytest.param({"HTTP_ACCESS_CONTROL_REQUEST_METHOD": "GET"}, 401, id="method-only"),
+    ],
+)
+def test_A04_wsgi_preflight_passes_and_bare_options_needs_a_token(
+    extra: dict[str, str], status: int
+) -> None:
+    calls: list[Any] = []
+    app = BearerGuardMiddleware(plain_app(calls), make_guard())
+
+    line, _, body = run_wsgi(app, wsgi_environ("OPTIONS", PAYMENT, **extra))
+
+    assert int(line[:3]) == status
+    if status == 401:
+        assert body == MISSING.body_bytes()
+        assert calls == []
+    else:
+        assert calls == [None]  # anonymous: a preflight carries no credentials
