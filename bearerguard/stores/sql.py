@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = ["SQLTokenStore"]
 
 _TIME_COLUMNS = ("created_at", "expires_at", "last_used_at", "revoked_at")
+_AUTOCOMMIT_DIALECTS = frozenset({"postgresql", "sqlite", "mysql", "mariadb", "mssql"})
 
 
 def _tables(schema: str | None) -> tuple[MetaData, Table, Table]:
@@ -122,6 +123,13 @@ class SQLTokenStore:
         else:
             self.engine = engine_or_url
             self._owns_engine = False
+        # Reads are single SELECTs: in autocommit they are one round trip instead of
+        # BEGIN, SELECT, ROLLBACK. Writes keep their transactions (engine.begin()).
+        self._read_engine = (
+            self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self.engine.dialect.name in _AUTOCOMMIT_DIALECTS
+            else self.engine
+        )
         self.schema = schema
         self._metadata, self._version, self._tokens = _tables(schema)
         self._ready = False
@@ -182,7 +190,7 @@ class SQLTokenStore:
     def _reading(self) -> Iterator[Connection]:
         with self._errors():
             self._ensure_schema()
-            with self.engine.connect() as connection:
+            with self._read_engine.connect() as connection:
                 yield connection
 
     @contextlib.contextmanager

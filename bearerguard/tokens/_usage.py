@@ -1,10 +1,9 @@
 """Recording ``last_used_at`` off the request path: a pending map and a flusher thread.
 
-A request only puts ``token id -> time`` in a dict under a lock (well under a
-microsecond). A daemon thread, started on the first use, writes what is due once per
-tick: a token's first use within about a second, then at most one write per token per
-interval. A failing write is logged and retried an interval later; it never reaches a
-request.
+A request only puts ``token id -> time`` in a dict (no lock: one atomic store). A
+daemon thread, started on the first use, writes what is due once per tick: a token's
+first use within about a second, then at most one write per token per interval. A
+failing write is logged and retried an interval later; it never reaches a request.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 __all__ = ["UsageRecorder"]
 
@@ -72,34 +71,38 @@ class UsageRecorder:
         _LIVE.add(self)
 
     def record(self, token_id: str, used_at: float) -> None:
-        """Note one use (called on the request path: no I/O, no waiting)."""
-        with self._lock:
-            self._pending[token_id] = used_at
-            if self._thread is None:
-                self._start()
+        """Note one use (called on the request path: no I/O, no lock, no waiting).
+
+        One dict store, atomic on its own; the flusher only ever ``pop``s entries,
+        so a use recorded while it works is kept for its next round, never lost.
+        """
+        self._pending[token_id] = used_at
+        if self._thread is None:
+            self._start()
 
     def _start(self) -> None:
-        self._stop = threading.Event()
-        thread = threading.Thread(
-            target=_run,
-            args=(weakref.ref(self), self._stop, self.tick),
-            name="bearerguard-last-used",
-            daemon=True,
-        )
-        thread.start()
-        self._thread = thread
+        with self._lock:
+            if self._thread is not None:
+                return
+            self._stop = threading.Event()
+            thread = threading.Thread(
+                target=_run,
+                args=(weakref.ref(self), self._stop, self.tick),
+                name="bearerguard-last-used",
+                daemon=True,
+            )
+            thread.start()
+            self._thread = thread
 
     def flush_due(self) -> None:
         """Write the uses that are due (the flusher thread calls this every tick)."""
-        now = self._timer()
         with self._lock:
-            due = {
-                token_id: used_at
-                for token_id, used_at in self._pending.items()
+            now = self._timer()
+            due = self._take(
+                token_id
+                for token_id in self._pending.copy()
                 if now - self._written.get(token_id, -self.interval) >= self.interval
-            }
-            for token_id in due:
-                del self._pending[token_id]
+            )
             self._written = {
                 token_id: at for token_id, at in self._written.items() if now - at < self.interval
             }
@@ -108,11 +111,18 @@ class UsageRecorder:
 
     def flush(self) -> None:
         """Write every pending use now, due or not (tests and shutdown)."""
-        now = self._timer()
         with self._lock:
-            due, self._pending = self._pending, {}
-            self._written.update(dict.fromkeys(due, now))
+            due = self._take(self._pending.copy())
+            self._written.update(dict.fromkeys(due, self._timer()))
         self._send(due)
+
+    def _take(self, token_ids: Iterable[str]) -> dict[str, float]:
+        taken = {}
+        for token_id in token_ids:
+            used_at = self._pending.pop(token_id, None)
+            if used_at is not None:
+                taken[token_id] = used_at
+        return taken
 
     def _send(self, due: dict[str, float]) -> None:
         if not due:
@@ -125,12 +135,11 @@ class UsageRecorder:
                 len(due),
                 type(exc).__name__,
             )
-            with self._lock:
-                # Retried an interval later (_written is already set): a store that
-                # is down gets no more than one attempt per token per interval.
-                for token_id, used_at in due.items():
-                    if self._pending.get(token_id, used_at) <= used_at:
-                        self._pending[token_id] = used_at
+            # Retried an interval later (_written is already set): a store that is
+            # down gets no more than one attempt per token per interval. A newer use
+            # recorded meanwhile wins.
+            for token_id, used_at in due.items():
+                self._pending.setdefault(token_id, used_at)
 
     def close(self) -> None:
         """Stop the flusher thread and write what is pending."""
