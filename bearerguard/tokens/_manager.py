@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -9,7 +10,7 @@ import math
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
@@ -291,8 +292,9 @@ class TokenManager:
         if record.revoked_at is not None:
             return record
         now = self.now()
-        self._note_change(record, -math.inf)
-        if not self.store.revoke(record.id, now):
+        with self._changing(record, -math.inf):
+            done = self.store.revoke(record.id, now)
+        if not done:
             return self._existing(token_id)  # revoked concurrently
         self._forget(record)
         logger.info("revoked client token %s", record.id)
@@ -336,8 +338,9 @@ class TokenManager:
             expires_at=self._expiry(now, expires_in, None),
             now=now,
         )
-        self._note_change(record, old_deadline.timestamp())
-        if not self.store.rotate(record.id, old_deadline, issued.record):
+        with self._changing(record, old_deadline.timestamp()):
+            done = self.store.rotate(record.id, old_deadline, issued.record)
+        if not done:
             raise ValueError(f"token {record.id} was revoked meanwhile")
         self._forget(record)
         logger.info("rotated client token %s into %s", record.id, issued.record.id)
@@ -353,15 +356,28 @@ class TokenManager:
         for guard in list(self._guards):
             guard.invalidate_key(record.token_hash)
 
-    def _note_change(self, record: TokenRecord, deadline: float) -> None:
+    @contextlib.contextmanager
+    def _changing(self, record: TokenRecord, deadline: float) -> Iterator[None]:
+        # Noted before the store makes the change, so a verification that reads the
+        # row meanwhile honours it; forgotten again if the store fails.
         now = time.monotonic()
         with self._changes_lock:
+            previous = self._changes.get(record.id)
             self._changes = {
                 token_id: change
                 for token_id, change in self._changes.items()
                 if now - change.noted_at < _CHANGE_MEMORY
             }
             self._changes[record.id] = _Change(deadline, record.token_hash, now)
+        try:
+            yield
+        except BaseException:
+            with self._changes_lock:
+                if previous is None:
+                    self._changes.pop(record.id, None)
+                else:
+                    self._changes[record.id] = previous
+            raise
 
     def changed_deadline(self, token_id: str) -> float | None:
         """The UNIX time from which this process revoked or rotated the token, if it did.

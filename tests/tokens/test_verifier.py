@@ -218,6 +218,24 @@ def test_a_verification_that_raced_a_revoke_is_not_left_in_the_cache(kit: Any) -
     assert refusal(kit.guard, issued.token).description == "The access token was revoked"
 
 
+def test_a_revoke_the_store_failed_changes_nothing(kit: Any) -> None:
+    issued = kit.issue()
+    kit.guard.authenticate(bearer(issued.token))
+    original = kit.store.inner.revoke
+
+    def down(*args: Any) -> bool:
+        raise StoreError("down")
+
+    kit.store.inner.revoke = down
+    with pytest.raises(StoreError):
+        kit.manager.revoke(issued.record.id)
+    kit.guard.clear_cache()
+    assert kit.guard.authenticate(bearer(issued.token)).token_id == issued.record.id
+    kit.store.inner.revoke = original
+    kit.manager.revoke(issued.record.id)
+    refusal(kit.guard, issued.token)
+
+
 @pytest.mark.parametrize(
     ("scopes", "method", "outcome"),
     [
