@@ -262,18 +262,6 @@ WRONG_ISSUER = "The access token is from another issuer"
 WRONG_AUDIENCE = "The access token is for another audience"
 
 
-def known_refusal_bodies() -> set[bytes]:
-    """Every refusal body the default renderer can produce with the test configuration."""
-    answers = [MISSING, UNAVAILABLE, insufficient()]
-    answers += [invalid_token(text) for text in (WRONG_ISSUER, WRONG_AUDIENCE)]
-    answers += [insufficient("payments.get"), insufficient(*SEARCH_ANY)]
-    answers += [bad_request(text) for text in (EMPTY, BAD_CHARS, DUPLICATE)]
-    answers += [
-        invalid_token(text) for text in (TOO_LONG, NOT_RECOGNISED, EXPIRED, NOT_YET, INVALID)
-    ]
-    return {answer.body_bytes() for answer in answers}
-
-
 # -- the answers table of issue 2 ---------------------------------------------------
 
 

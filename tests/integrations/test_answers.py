@@ -50,7 +50,7 @@ class Harness:
 
     wsgi: bool
     call: Callable[[str, str, list[tuple[str, str]]], Reply] = field(repr=False)
-    calls: list[str] = field(default_factory=list)
+    calls: list[str]
 
 
 # -- the apps ---------------------------------------------------------------------------
@@ -79,8 +79,7 @@ def _wsgi_client(app: Flask) -> Callable[[str, str, list[tuple[str, str]]], Repl
 
 
 def build_fastapi() -> Harness:
-    harness = Harness(wsgi=False, call=lambda *_: Reply(0, [], b""))
-    calls = harness.calls
+    calls: list[str] = []
     app = FastAPI()
     app.add_middleware(ASGIMiddleware, guard=make_guard(with_rules=False))
 
@@ -112,8 +111,7 @@ def build_fastapi() -> Harness:
         calls.append("health")
         return {"status": "ok"}
 
-    harness.call = _asgi_client(app)
-    return harness
+    return Harness(wsgi=False, call=_asgi_client(app), calls=calls)
 
 
 class _Spy:
@@ -138,8 +136,7 @@ def _ok(name: str, calls: list[str]) -> Callable[[Request], Any]:
 
 
 def build_starlette_rules() -> Harness:
-    harness = Harness(wsgi=False, call=lambda *_: Reply(0, [], b""))
-    calls = harness.calls
+    calls: list[str] = []
     routes = [
         Route("/api/payment/{payment_id}", _ok("payment", calls)),
         Route("/api/payment-applications", _ok("applications", calls)),
@@ -153,13 +150,11 @@ def build_starlette_rules() -> Harness:
             Middleware(_Spy, calls=calls),
         ],
     )
-    harness.call = _asgi_client(app)
-    return harness
+    return Harness(wsgi=False, call=_asgi_client(app), calls=calls)
 
 
 def build_starlette_requires() -> Harness:
-    harness = Harness(wsgi=False, call=lambda *_: Reply(0, [], b""))
-    calls = harness.calls
+    calls: list[str] = []
 
     @starlette_requires("payments.get")
     def get_payment(request: Request) -> JSONResponse:  # a sync endpoint
@@ -185,8 +180,7 @@ def build_starlette_requires() -> Harness:
     app = Starlette(
         routes=routes, middleware=[Middleware(ASGIMiddleware, guard=make_guard(with_rules=False))]
     )
-    harness.call = _asgi_client(app)
-    return harness
+    return Harness(wsgi=False, call=_asgi_client(app), calls=calls)
 
 
 def _wsgi_spy(app: Any, calls: list[str]) -> Any:
@@ -198,8 +192,7 @@ def _wsgi_spy(app: Any, calls: list[str]) -> Any:
 
 
 def build_flask_rules() -> Harness:
-    harness = Harness(wsgi=True, call=lambda *_: Reply(0, [], b""))
-    calls = harness.calls
+    calls: list[str] = []
     app = Flask(__name__)
     app.wsgi_app = WSGIMiddleware(_wsgi_spy(app.wsgi_app, calls), make_guard())  # type: ignore[method-assign]
 
@@ -223,13 +216,11 @@ def build_flask_rules() -> Harness:
         calls.append("health")
         return {"status": "ok"}
 
-    harness.call = _wsgi_client(app)
-    return harness
+    return Harness(wsgi=True, call=_wsgi_client(app), calls=calls)
 
 
 def build_flask_decorator() -> Harness:
-    harness = Harness(wsgi=True, call=lambda *_: Reply(0, [], b""))
-    calls = harness.calls
+    calls: list[str] = []
     app = Flask(__name__)
     app.wsgi_app = WSGIMiddleware(app.wsgi_app, make_guard(with_rules=False))  # type: ignore[method-assign]
 
@@ -256,8 +247,7 @@ def build_flask_decorator() -> Harness:
         calls.append("health")
         return {"status": "ok"}
 
-    harness.call = _wsgi_client(app)
-    return harness
+    return Harness(wsgi=True, call=_wsgi_client(app), calls=calls)
 
 
 ADAPTERS = {
