@@ -6,6 +6,8 @@ import math
 import string
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bearerguard.tokens import (
     ALPHABET,
@@ -161,3 +163,10 @@ def test_client_ids_are_32_alphanumeric_and_unique() -> None:
     ids = {new_client_id() for _ in range(200)}
     assert len(ids) == 200
     assert all(len(client_id) == 32 and set(client_id) <= BASE62 for client_id in ids)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80))
+def test_is_well_formed_never_raises_on_any_text(text: str) -> None:
+    assert is_well_formed(text) in (False, True)
+    assert is_well_formed("bg_live_" + text) in (False, True)

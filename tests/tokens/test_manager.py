@@ -7,6 +7,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bearerguard.stores import MemoryTokenStore
 from bearerguard.tokens import (
@@ -20,6 +22,19 @@ from bearerguard.tokens import (
 )
 
 CLIENT = "A" * 32
+
+
+def _good_row() -> dict[str, Any]:
+    return TokenRecord(
+        id="tok_" + "a" * 20,
+        client_id=CLIENT,
+        label="Reporting",
+        scopes=("payments.get",),
+        created_at=datetime(2025, 1, 1, tzinfo=timezone.utc),
+        token_hash=bytes(32),
+    ).to_row()
+
+
 KNOWN = {"payments.create", "payments.get", "payments.user-instructions.get", "*"}
 
 
@@ -280,3 +295,28 @@ def test_record_round_trips_through_a_row() -> None:
         scopes=["payments.get"],
     )
     assert TokenRecord.from_row(row) == record
+
+
+_ANY_VALUE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True),
+    st.text(max_size=40),
+    st.binary(max_size=40),
+    st.lists(st.one_of(st.text(max_size=10), st.integers()), max_size=3),
+    st.datetimes(),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(list(_good_row())), _ANY_VALUE))
+def test_F02_any_corrupt_row_raises_only_malformed_record_error(changes: dict[str, Any]) -> None:
+    row = {**_good_row(), **changes}
+    try:
+        parsed = TokenRecord.from_row(row)
+    except MalformedRecordError:
+        return
+    assert parsed.created_at.tzinfo is not None  # whatever parses is usable
+    assert all(isinstance(scope, str) for scope in parsed.scopes)
