@@ -13,6 +13,7 @@ def get_payment(payment_id):
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, cast
 
@@ -38,6 +39,12 @@ current_principal: Principal = cast("Principal", LocalProxy(_principal))
 """The verified principal of the current request; a proxy to None when anonymous."""
 
 
+class _Refused(Exception):
+    def __init__(self, guard: Guard, error: AuthError) -> None:
+        self.guard = guard
+        self.error = error
+
+
 def require_scopes(
     *scopes: str, any_scopes: Iterable[str] = (), kinds: Iterable[str] = ()
 ) -> Callable[[_F], _F]:
@@ -49,23 +56,51 @@ def require_scopes(
     requirement = Requirement.build(scopes, any_scopes, kinds)
 
     def decorator(view: _F) -> _F:
-        @functools.wraps(view)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
+        def guard_and_principal() -> tuple[Guard, Principal]:
             environ = request.environ
             guard: Guard | None = environ.get(GUARD_KEY)
             if guard is None:
                 raise RuntimeError("bearerguard: wrap app.wsgi_app in BearerGuardMiddleware")
             principal: Principal | None = environ.get(PRINCIPAL_KEY)
+            if principal is None:
+                raise _Refused(guard, MissingCredentialsError())
             try:
-                if principal is None:
-                    raise MissingCredentialsError()
                 guard.authorize(principal, requirement)
-                # An AuthError the view raises itself (a token acting for another
-                # application, say) gets the same answer, as under ASGI.
+            except AuthError as error:
+                raise _Refused(guard, error) from None
+            return guard, principal
+
+        def refusal(guard: Guard, error: AuthError) -> Response:
+            status, headers, body = wsgi_denial(guard, error, request.method)
+            return Response(body, status=status, headers=headers)
+
+        # An AuthError the view raises itself (a token acting for another application,
+        # say) gets the same answer, as under ASGI.
+        if inspect.iscoroutinefunction(view):
+
+            @functools.wraps(view)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    guard, _ = guard_and_principal()
+                except _Refused as refused:
+                    return refusal(refused.guard, refused.error)
+                try:
+                    return await view(*args, **kwargs)
+                except AuthError as error:
+                    return refusal(guard, error)
+
+            return cast("_F", async_wrapper)
+
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                guard, _ = guard_and_principal()
+            except _Refused as refused:
+                return refusal(refused.guard, refused.error)
+            try:
                 return view(*args, **kwargs)
             except AuthError as error:
-                status, headers, body = wsgi_denial(guard, error, request.method)
-                return Response(body, status=status, headers=headers)
+                return refusal(guard, error)
 
         return cast("_F", wrapper)
 
