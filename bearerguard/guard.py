@@ -291,12 +291,12 @@ class Guard:
         key = token_key(token)
         cached = self._cache.get(key)
         if cached is None:
-            return self._verify_once(token, key)
+            return self._verify_once(self._owner(token), token, key)
         if isinstance(cached, str):
             raise UnauthenticatedError(cached)
         return cached
 
-    def _verify_once(self, token: str, key: bytes) -> Principal:
+    def _verify_once(self, verifier: Verifier, token: str, key: bytes) -> Principal:
         """Verify on a miss; concurrent threads with the same token share one call."""
         with self._flights_lock:
             flight = self._flights.get(key)
@@ -311,7 +311,7 @@ class Guard:
             # token stored its result and closed must take that result, not verify again.
             cached = self._cache.get(key)
             if cached is None:
-                flight.principal = self._call_verifier(token, key)
+                flight.principal = self._call_verifier(verifier, token, key)
             elif isinstance(cached, str):
                 raise UnauthenticatedError(cached)
             else:
@@ -330,6 +330,7 @@ class Guard:
         import anyio  # only async callers need it
         import anyio.to_thread
 
+        verifier = self._owner(token)
         waiting = self._aflights.get(key)
         if waiting is not None:
             event, holder = waiting
@@ -338,12 +339,11 @@ class Guard:
         event, holder = anyio.Event(), _Flight()
         self._aflights[key] = (event, holder)
         try:
-            verifier = self._owner(token)
-            if verifier is None:
-                raise UnauthenticatedError(_NO_OWNER)
             averify = self._async_verify.get(id(verifier))
             if averify is None:
-                holder.principal = await anyio.to_thread.run_sync(self._verify_once, token, key)
+                holder.principal = await anyio.to_thread.run_sync(
+                    self._verify_once, verifier, token, key
+                )
             else:
                 holder.principal = await self._settle(verifier, averify(token), token, key)
             return holder.principal
@@ -354,24 +354,29 @@ class Guard:
             del self._aflights[key]
             event.set()
 
-    def _owner(self, token: str) -> Verifier | None:
+    def _owner(self, token: str) -> Verifier:
+        """The verifier that owns a token, asked before any single flight or I/O.
+
+        Refusals here (no owner, or an owner whose ``accepts`` raises
+        ``UnauthenticatedError`` for a token it can tell is malformed) are offline and
+        cheap, so they are not cached: a spray of random strings must cost no more
+        than that and must not evict the refusals worth remembering (L-01, X-04).
+        """
         for verifier in self.verifiers:
             try:
                 if verifier.accepts(token):
                     return verifier
+            except UnauthenticatedError as exc:
+                quoted = _quotes(exc.description, token) or exc.error_code is None
+                raise UnauthenticatedError(None if quoted else exc.description) from None
             except Exception as exc:
                 logger.error(
                     "verifier %s failed to classify a token: %s", verifier.kind, type(exc).__name__
                 )
                 raise ServiceUnavailableError() from None
-        return None
+        raise UnauthenticatedError(_NO_OWNER)
 
-    def _call_verifier(self, token: str, key: bytes) -> Principal:
-        verifier = self._owner(token)
-        if verifier is None:
-            # Not cached: an offline refusal is cheap, and a spray must not evict
-            # the refusals worth remembering.
-            raise UnauthenticatedError(_NO_OWNER)
+    def _call_verifier(self, verifier: Verifier, token: str, key: bytes) -> Principal:
         try:
             principal = verifier.verify(token)
         except Exception as exc:

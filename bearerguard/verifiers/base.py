@@ -14,7 +14,10 @@ class Verifier(Protocol):
     """Anything with ``kind``, ``accepts`` and ``verify`` is a verifier.
 
     ``accepts`` must be a cheap, offline, syntactic test: the guard asks the verifiers
-    in order and the first that accepts owns the token; no other is consulted.
+    in order and the first that accepts owns the token; no other is consulted. An
+    owner that can tell offline that a token of its format is malformed (a bad
+    checksum, say) may raise :class:`~bearerguard.exceptions.UnauthenticatedError`
+    from ``accepts``: the refusal then costs no cache entry and no worker thread.
     ``verify`` raises :class:`~bearerguard.exceptions.UnauthenticatedError` for a bad
     token and :class:`~bearerguard.exceptions.ServiceUnavailableError` when it cannot
     decide. Anything else it raises is treated as "cannot decide" (503): fail closed.

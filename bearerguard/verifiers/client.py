@@ -69,8 +69,18 @@ class ClientTokenVerifier:
         return f"ClientTokenVerifier(prefix={self._prefix!r})"
 
     def accepts(self, token: str) -> bool:
-        """True for a token with the manager's prefix (well-formed or not)."""
-        return token.startswith(self._prefix)
+        """True for a well-formed token with the manager's prefix.
+
+        Raises:
+            UnauthenticatedError: the token has the prefix but a wrong length, alphabet
+                or checksum. Refused here, offline, the guard spends no single flight,
+                cache entry or worker thread on it (C-03, L-01).
+        """
+        if not token.startswith(self._prefix):
+            return False
+        if not self.manager.is_well_formed(token):
+            raise UnauthenticatedError(_INVALID)
+        return True
 
     def verify(self, token: str) -> Principal:
         """Check format offline, then look the token's digest up in the store.
