@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from payments import (
     APPLICATION_ID,
-    CHECKOUT_TOKEN,
     build_guard,
+    demo_tokens,
     mint_access_token,
 )
 
@@ -87,7 +87,8 @@ def main() -> None:
     print(f"  curl -s http://127.0.0.1:8000/api/payment/pay_1 -H 'Authorization: Bearer {token}'")
     print(
         "  curl -s -X POST http://127.0.0.1:8000/api/payment/checkout"
-        f" -H 'Authorization: Bearer {CHECKOUT_TOKEN}' -H 'Content-Type: application/json'"
+        f" -H 'Authorization: Bearer {demo_tokens().checkout}'"
+        " -H 'Content-Type: application/json'"
         f' -d \'{{"clientId": "{APPLICATION_ID}", "amount": 1250}}\''
     )
     print("  curl -si http://127.0.0.1:8000/api/payment/pay_1   # 401", flush=True)

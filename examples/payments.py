@@ -1,28 +1,91 @@
 """What both example apps share: a development signing key, client tokens and the guard.
 
-Everything here is for running offline on a laptop: the RSA key is generated at start
-and lives only in memory; the static client tokens are fixed development values.
+Everything here runs offline on a laptop. The RSA key that signs OAuth access tokens is
+generated at start and lives only in memory. Client tokens are real: a
+:class:`~bearerguard.tokens.TokenManager` issues them into a SQLite file
+(``examples/payments.db``, or the store URL in ``PAYMENTS_STORE``) and keeps only their
+hashes; the plaintext of the demo tokens exists only in this process.
 """
 
 from __future__ import annotations
 
+import functools
+import os
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from bearerguard import Guard, JWTVerifier, Principal, StaticTokenVerifier
+from bearerguard import ClientTokenVerifier, Guard, JWTVerifier
+from bearerguard.stores import open_store
+from bearerguard.tokens import TokenManager
 
 ISSUER = "https://id.example.test/"
 AUDIENCE = "payments-api"
 APPLICATION_ID = "Hh3kR9vTq2LmX8wZ4bN7cP1sD6fG0jKy"  # a payment application's Client ID
+TOKEN_PREFIX = "pay_live_"
+KNOWN_SCOPES = frozenset({"payments.create", "payments.get", "payments.user-instructions.get", "*"})
 
-# Development client tokens: a checkout server's, a read-only reporting job's, and an
-# operator's with the scope "*" (full access).
-CHECKOUT_TOKEN = "dev_client_checkout_2f9c7a41e8b35d60"
-READONLY_TOKEN = "dev_client_readonly_8d1e4b7c2a9f6035"
-OPERATOR_TOKEN = "dev_client_operator_5b0e9d3c7f1a2468"
+
+def store_url() -> str:
+    """Where the example keeps its client tokens."""
+    default = f"sqlite:///{Path(__file__).resolve().parent / 'payments.db'}"
+    return os.environ.get("PAYMENTS_STORE", default)
+
+
+@functools.cache
+def token_manager() -> TokenManager:
+    """The process's token manager (opening the store touches nothing yet)."""
+    return TokenManager(open_store(store_url()), prefix=TOKEN_PREFIX, known_scopes=KNOWN_SCOPES)
+
+
+@dataclass(frozen=True)
+class DemoTokens:
+    """Client tokens issued for the demo: a checkout server's, a read-only reporting
+    job's, and an operator's with the scope ``*`` (full access)."""
+
+    checkout: str
+    readonly: str
+    operator: str
+
+    def __repr__(self) -> str:
+        return "DemoTokens(<3 tokens>)"
+
+
+@functools.cache
+def demo_tokens() -> DemoTokens:
+    """Issue the demo's client tokens once per process (30 days, like short-lived keys)."""
+    manager = token_manager()
+
+    def issue(label: str, scopes: list[str]) -> str:
+        issued = manager.issue(
+            client_id=APPLICATION_ID, label=label, scopes=scopes, expires_in=timedelta(days=30)
+        )
+        return issued.token
+
+    return DemoTokens(
+        checkout=issue("Checkout server", ["payments.create", "payments.get"]),
+        readonly=issue("Reporting job", ["payments.get", "payments.user-instructions.get"]),
+        operator=issue("Operator", ["*"]),
+    )
+
+
+def __getattr__(name: str) -> str:
+    # CHECKOUT_TOKEN and friends are issued on first use, not at import.
+    attribute = {
+        "CHECKOUT_TOKEN": "checkout",
+        "READONLY_TOKEN": "readonly",
+        "OPERATOR_TOKEN": "operator",
+    }.get(name)
+    if attribute is None:
+        raise AttributeError(name)
+    token: str = getattr(demo_tokens(), attribute)
+    return token
+
 
 _SIGNING_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
@@ -45,33 +108,9 @@ def mint_access_token(
     return jwt.encode(claims, _SIGNING_KEY, algorithm="RS256", headers={"kid": "dev-1"})
 
 
-def build_guard() -> Guard:
+def build_guard(manager: TokenManager | None = None) -> Guard:
     """The payments API's guard: client tokens first, then OAuth JWTs."""
-    clients = StaticTokenVerifier(
-        {
-            CHECKOUT_TOKEN: Principal(
-                kind="client",
-                subject="tok_dev_checkout",
-                token_id="tok_dev_checkout",
-                client_id=APPLICATION_ID,
-                scopes=frozenset({"payments.create", "payments.get"}),
-            ),
-            READONLY_TOKEN: Principal(
-                kind="client",
-                subject="tok_dev_readonly",
-                token_id="tok_dev_readonly",
-                client_id=APPLICATION_ID,
-                scopes=frozenset({"payments.get", "payments.user-instructions.get"}),
-            ),
-            OPERATOR_TOKEN: Principal(
-                kind="client",
-                subject="tok_dev_operator",
-                token_id="tok_dev_operator",
-                client_id=APPLICATION_ID,
-                scopes=frozenset({"*"}),
-            ),
-        }
-    )
+    clients = ClientTokenVerifier(manager or token_manager())
     oauth = JWTVerifier(
         key=_SIGNING_KEY.public_key(),
         algorithms=["RS256"],
