@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
@@ -62,3 +63,17 @@ def test_readme_commands_exist() -> None:
     assert "python3 dev.py test" in README
     ci = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text()
     assert "python3 dev.py test" in ci
+
+
+def test_client_tokens_example_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    namespace = _run(_block("Client tokens"))
+    token = namespace["issued"].token
+    assert capsys.readouterr().out.strip() == token
+    principal = namespace["guard"].authenticate(f"Bearer {token}")
+    assert principal.kind == "client"
+    assert principal.scopes == frozenset({"payments.create"})
+    assert token.encode() not in (tmp_path / "bearerguard.db").read_bytes()
+    namespace["manager"].close()
