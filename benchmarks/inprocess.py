@@ -130,8 +130,10 @@ def direct_batch(app: Any, scope: dict[str, Any], n: int) -> int:
             coro.send(None)
         except StopIteration:
             continue
+        except Exception as exc:  # e.g. anyio asking for the running loop
+            raise Suspended(f"raised {type(exc).__name__}") from exc
         coro.close()
-        raise Suspended
+        raise Suspended("suspended")
     return time.perf_counter_ns() - start
 
 
@@ -281,6 +283,7 @@ class Subject:
     floor_key: str = ""
     n: int = 0
     samples: list[float] = field(default_factory=list)
+    failure: str = ""
 
     @property
     def looped(self) -> bool:
@@ -321,13 +324,18 @@ def run_rounds(subjects: list[Subject], rounds: int, *, seed: int = 0) -> None:
     """Time every subject once per round, in a fresh shuffled order each round."""
     rng = random.Random(seed)
     order = list(subjects)
-    for _ in range(rounds):
+    for index in range(rounds):
         rng.shuffle(order)
         gc.collect()
         for subject in order:
+            if subject.failure:
+                continue
             gc.disable()
             try:
                 elapsed = subject.driver(subject.app, subject.request, subject.n)
+            except Exception as exc:  # reported as wrong, the other subjects go on
+                subject.failure = f"round {index + 1}: {exc or type(exc).__name__}"
+                continue
             finally:
                 gc.enable()
             subject.samples.append(elapsed / subject.n / 1000.0)  # µs per request

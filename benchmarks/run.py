@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
 
 QUICK = {"rounds": 15, "batch": 0.01, "lb_rounds": 2, "lb_seconds": 1.0}
-FULL = {"rounds": 80, "batch": 0.04, "lb_rounds": 5, "lb_seconds": 4.0}
+FULL = {"rounds": 60, "batch": 0.04, "lb_rounds": 4, "lb_seconds": 3.0}
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -106,13 +106,21 @@ def figure1(
         inprocess.calibrate(subject, settings["batch"])
     print(f"figure 1: {len(ordered)} subjects x {results.rounds} rounds", flush=True)
     inprocess.run_rounds(ordered, results.rounds)
+    for subject in ordered:
+        if subject.failure:
+            results.wrong[subject.key] = [f"failed while timed: {subject.failure}"]
+    ordered = [s for s in ordered if not s.failure]
+    subjects = {s.key: s for s in ordered}
     decode = subjects.get(DECODE)
     for subject in ordered:
         floor = subjects.get(subject.floor_key) if subject.floor_key else None
+        if subject.floor_key and floor is None:
+            continue
         results.figures[subject.key] = inprocess.summarise(subject, floor, decode)
     order = [v.name for v in variants]
     results.subjects = sorted(
-        ordered, key=lambda s: (order.index(s.variant.name), s.key.endswith("@loop"))
+        (s for s in ordered if s.key in results.figures),
+        key=lambda s: (order.index(s.variant.name), s.key.endswith("@loop")),
     )
 
 
@@ -179,10 +187,12 @@ def main(argv: list[str] | None = None) -> int:
         state = str(Path(workdir) / "fixtures.json")
         fixtures.dump(state)
         figure1(results, variants, fixtures, settings)
+        print(f"  {time.perf_counter() - started:.0f} s", flush=True)
         if args.no_loopback:
             results.loopback_note = "not run (--no-loopback)"
         else:
             figure2(results, variants, fixtures, state, Path(workdir), settings)
+            print(f"  {time.perf_counter() - started:.0f} s", flush=True)
     if not args.no_extras and not args.only:
         for name, extra in EXTRAS.items():
             print(f"extra: {name}", flush=True)

@@ -15,7 +15,7 @@ from bearerguard.starlette import BearerGuardMiddleware
 
 from .fixtures import ROUTE, SCOPE, Fixtures
 from .registry import Variant, register
-from .variants_asgi import bearerguard_guard, pyjwt_decode
+from .variants_asgi import CACHE_TTL, bearerguard_guard, pyjwt_decode
 
 # FastAPI reads these annotations at run time: they must resolve at module level.
 _BEARER = HTTPBearer(auto_error=False)
@@ -33,7 +33,7 @@ def _fastapi_bare() -> Any:
 
 def build_fastapi_httpbearer(fixtures: Fixtures) -> Any:
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
-    cache: TTLCache[str, dict[str, Any]] = TTLCache(maxsize=10_000, ttl=60)
+    cache: TTLCache[str, dict[str, Any]] = TTLCache(maxsize=10_000, ttl=CACHE_TTL)
 
     async def claims_for(
         security_scopes: SecurityScopes,

@@ -12,7 +12,7 @@ from bearerguard.werkzeug import BearerGuardMiddleware
 
 from .fixtures import AUDIENCE, ISSUER, SCOPE, Fixtures
 from .registry import Variant, register
-from .variants_asgi import bearerguard_guard
+from .variants_asgi import CACHE_TTL, bearerguard_guard
 
 FLASK_ROUTE = "/api/payment/<payment_id>"
 
@@ -118,7 +118,7 @@ def build_authlib(fixtures: Fixtures) -> Flask:
     return flask_app(protector(SCOPE))
 
 
-def build_bearerguard(fixtures: Fixtures, *, cache_ttl: float = 60.0) -> Flask:
+def build_bearerguard(fixtures: Fixtures, *, cache_ttl: float = CACHE_TTL) -> Flask:
     app = flask_app()
     app.wsgi_app = BearerGuardMiddleware(  # type: ignore[method-assign]
         app.wsgi_app, bearerguard_guard(fixtures, cache_ttl=cache_ttl)
