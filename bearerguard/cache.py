@@ -1,12 +1,18 @@
 """The verification cache: verified principals and recent refusals, keyed by SHA-256.
 
-cachetools' ``TTLCache`` is the cache of record. It is not thread-safe (even a read
-reorders its links), so every access holds one lock; the lock is uncontended in the
-common case and costs far less than the ``get`` it guards. An entry lives at most
-``ttl`` seconds (monotonic clock) and never past the principal's own expiry, which is
-re-checked on every hit against the wall clock. Refusals are kept for a short time in
-a separate, smaller cache, so a flood of bad tokens can neither hammer a verifier nor
-evict the good entries. ``ServiceUnavailableError`` is never cached.
+cachetools' ``TTLCache`` is the cache of record: it bounds the size, expires entries
+and evicts, and every write holds one lock (it is not thread-safe). A hit, the hot
+path of every request, does not go through it: a plain dict mirrors its live entries,
+each with its own monotonic deadline, and is read without the lock (a ``dict.get`` is
+atomic), which costs a fraction of ``TTLCache.__getitem__`` plus a lock. The mirror is
+written only under the lock, next to the ``TTLCache``, and loses every entry the
+``TTLCache`` expires or evicts. Because hits do not touch the ``TTLCache``, eviction
+under pressure takes the oldest verified entry rather than the least recently used.
+An entry lives at most ``ttl`` seconds (monotonic clock) and never past the
+principal's own expiry, which is re-checked on every hit against the wall clock.
+Refusals are kept for a short time in a separate, smaller cache, so a flood of bad
+tokens can neither hammer a verifier nor evict the good entries.
+``ServiceUnavailableError`` is never cached.
 """
 
 from __future__ import annotations
@@ -26,6 +32,30 @@ __all__ = ["UseRecorder", "VerificationCache", "token_key"]
 
 UseRecorder = Callable[[Principal], None]
 _Entry = tuple[Principal, float, UseRecorder | None]
+# The lock-free view of a live entry: principal, token deadline (wall clock), TTL
+# deadline (monotonic timer), use recorder.
+_Hit = tuple[Principal, float, float, UseRecorder | None]
+
+
+class _MirroredTTLCache(TTLCache[bytes, _Entry]):
+    """A ``TTLCache`` that drops from ``mirror`` every key it expires or evicts."""
+
+    def __init__(
+        self, maxsize: int, ttl: float, timer: Callable[[], float], mirror: dict[bytes, _Hit]
+    ) -> None:
+        super().__init__(maxsize, ttl, timer=timer)
+        self.mirror = mirror
+
+    def expire(self, time: float | None = None) -> list[tuple[bytes, _Entry]]:
+        expired = list(super().expire(time))
+        for key, _ in expired:
+            self.mirror.pop(key, None)
+        return expired
+
+    def popitem(self) -> tuple[bytes, _Entry]:
+        key, value = super().popitem()
+        self.mirror.pop(key, None)
+        return key, value
 
 
 def token_key(token: str) -> bytes:
@@ -59,9 +89,12 @@ class VerificationCache:
             raise ValueError("cache TTLs must not be negative")
         if maxsize < 0 or negative_maxsize < 0:
             raise ValueError("cache sizes must not be negative")
-        self._positive: Final[TTLCache[bytes, _Entry]] = TTLCache(
-            maxsize if ttl > 0 else 0, ttl, timer=timer
+        self._hits: Final[dict[bytes, _Hit]] = {}
+        self._positive: Final[TTLCache[bytes, _Entry]] = _MirroredTTLCache(
+            maxsize if ttl > 0 else 0, ttl, timer, self._hits
         )
+        self._ttl: Final = ttl
+        self._timer: Final = timer
         self._negative: Final[TTLCache[bytes, str]] = TTLCache(
             negative_maxsize if negative_ttl > 0 else 0, negative_ttl, timer=timer
         )
@@ -70,6 +103,14 @@ class VerificationCache:
 
     def get(self, key: bytes) -> Principal | str | None:
         """A cached principal, a cached refusal's description, or None on a miss."""
+        hit = self._hits.get(key)
+        if hit is not None:
+            principal, deadline, ttl_deadline, record_use = hit
+            if self._timer() < ttl_deadline and self.clock() < deadline:
+                if record_use is not None:
+                    record_use(principal)
+                return principal
+        # A miss, a refusal, or an entry past a deadline: the locked path decides.
         with self._lock:
             try:
                 principal, deadline, record_use = self._positive[key]
@@ -80,6 +121,7 @@ class VerificationCache:
                 # del: del re-reads the timer and raises KeyError if the entry's TTL ran
                 # out since the read just above.
                 self._positive.pop(key, None)
+                self._hits.pop(key, None)
                 return None
         if record_use is not None:
             record_use(principal)
@@ -94,7 +136,12 @@ class VerificationCache:
         deadline = math.inf if expires_at is None else expires_at.timestamp()
         with self._lock:
             if self._positive.maxsize:
+                # The mirror's TTL deadline is read first, so it is never later than
+                # the TTLCache's; the TTLCache is written first, as its expiry may drop
+                # an older mirror entry for this key.
+                ttl_deadline = self._timer() + self._ttl
                 self._positive[key] = (principal, deadline, record_use)
+                self._hits[key] = (principal, deadline, ttl_deadline, record_use)
             self._negative.pop(key, None)
 
     def put_refusal(self, key: bytes, description: str) -> None:
@@ -106,12 +153,14 @@ class VerificationCache:
     def discard(self, key: bytes) -> None:
         """Forget everything about one token."""
         with self._lock:
+            self._hits.pop(key, None)
             self._positive.pop(key, None)
             self._negative.pop(key, None)
 
     def clear(self) -> None:
         """Forget everything."""
         with self._lock:
+            self._hits.clear()
             self._positive.clear()
             self._negative.clear()
 

@@ -108,9 +108,12 @@ class BearerGuardMiddleware:
             if method == "OPTIONS" and is_preflight(headers):
                 principal = None
             else:
-                principal = await guard.acheck(
-                    method, route_path(scope), find_authorization(headers)
-                )
+                path, authorization = route_path(scope), find_authorization(headers)
+                # A cache hit is decided without creating a coroutine (acheck's first
+                # step); only a miss awaits the rest.
+                principal = guard._check_cached(method, path, authorization)
+                if principal is None:
+                    principal = await guard._acheck_full(method, path, authorization)
         except AuthError as error:
             await send_denial(scope, send, guard, error)
             return
