@@ -1,13 +1,15 @@
 """The verification cache: verified principals and recent refusals, keyed by SHA-256.
 
 cachetools' ``TTLCache`` is the cache of record: it bounds the size, expires entries
-and evicts, and every write holds one lock (it is not thread-safe). A hit, the hot
-path of every request, does not go through it: a plain dict mirrors its live entries,
-each with its own monotonic deadline, and is read without the lock (a ``dict.get`` is
-atomic), which costs a fraction of ``TTLCache.__getitem__`` plus a lock. The mirror is
-written only under the lock, next to the ``TTLCache``, and loses every entry the
-``TTLCache`` expires or evicts. Because hits do not touch the ``TTLCache``, eviction
-under pressure takes the oldest verified entry rather than the least recently used.
+and evicts, and every write holds one lock (it is not thread-safe). Reads, on the
+path of every request, do not go through it: a plain dict mirrors each ``TTLCache``'s
+live entries, each with its own monotonic deadline, and is read without the lock (a
+``dict.get`` is atomic), which costs a fraction of ``TTLCache.__getitem__`` plus a lock
+(and, on a miss, the ``KeyError`` it raises). A mirror is written only under the lock,
+next to its ``TTLCache``, and loses every entry the ``TTLCache`` expires or evicts, so
+a key absent from both mirrors is in neither cache. Because reads do not touch the
+``TTLCache``, eviction under pressure takes the oldest entry rather than the least
+recently used.
 An entry lives at most ``ttl`` seconds (monotonic clock) and never past the
 principal's own expiry, which is re-checked on every hit against the wall clock.
 Refusals are kept for a short time in a separate, smaller cache, so a flood of bad
@@ -22,7 +24,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final, TypeVar
 
 from cachetools import TTLCache
 
@@ -37,22 +39,25 @@ _Entry = tuple[Principal, float, UseRecorder | None]
 _Hit = tuple[Principal, float, float, UseRecorder | None]
 
 
-class _MirroredTTLCache(TTLCache[bytes, _Entry]):
+_V = TypeVar("_V")
+
+
+class _MirroredTTLCache(TTLCache[bytes, _V]):
     """A ``TTLCache`` that drops from ``mirror`` every key it expires or evicts."""
 
     def __init__(
-        self, maxsize: int, ttl: float, timer: Callable[[], float], mirror: dict[bytes, _Hit]
+        self, maxsize: int, ttl: float, timer: Callable[[], float], mirror: dict[bytes, Any]
     ) -> None:
         super().__init__(maxsize, ttl, timer=timer)
         self.mirror = mirror
 
-    def expire(self, time: float | None = None) -> list[tuple[bytes, _Entry]]:
+    def expire(self, time: float | None = None) -> list[tuple[bytes, _V]]:
         expired = list(super().expire(time))
         for key, _ in expired:
             self.mirror.pop(key, None)
         return expired
 
-    def popitem(self) -> tuple[bytes, _Entry]:
+    def popitem(self) -> tuple[bytes, _V]:
         key, value = super().popitem()
         self.mirror.pop(key, None)
         return key, value
@@ -95,9 +100,12 @@ class VerificationCache:
         )
         self._ttl: Final = ttl
         self._timer: Final = timer
-        self._negative: Final[TTLCache[bytes, str]] = TTLCache(
-            negative_maxsize if negative_ttl > 0 else 0, negative_ttl, timer=timer
+        # The refusals' mirror: description and TTL deadline.
+        self._refusals: Final[dict[bytes, tuple[str, float]]] = {}
+        self._negative: Final[TTLCache[bytes, str]] = _MirroredTTLCache(
+            negative_maxsize if negative_ttl > 0 else 0, negative_ttl, timer, self._refusals
         )
+        self._negative_ttl: Final = negative_ttl
         self._lock: Final = threading.Lock()
         self.clock: Final = clock
 
@@ -110,7 +118,13 @@ class VerificationCache:
                 if record_use is not None:
                     record_use(principal)
                 return principal
-        # A miss, a refusal, or an entry past a deadline: the locked path decides.
+        else:
+            refusal = self._refusals.get(key)
+            if refusal is None:
+                return None  # in neither mirror, so in neither cache
+            if self._timer() < refusal[1]:
+                return refusal[0]
+        # An entry past a deadline: the locked path decides and cleans up.
         with self._lock:
             try:
                 principal, deadline, record_use = self._positive[key]
@@ -142,18 +156,22 @@ class VerificationCache:
                 ttl_deadline = self._timer() + self._ttl
                 self._positive[key] = (principal, deadline, record_use)
                 self._hits[key] = (principal, deadline, ttl_deadline, record_use)
+            self._refusals.pop(key, None)
             self._negative.pop(key, None)
 
     def put_refusal(self, key: bytes, description: str) -> None:
         """Remember that a token was refused (``invalid_token``) for a short while."""
         with self._lock:
             if self._negative.maxsize:
+                ttl_deadline = self._timer() + self._negative_ttl  # never after the TTLCache's
                 self._negative[key] = description
+                self._refusals[key] = (description, ttl_deadline)
 
     def discard(self, key: bytes) -> None:
         """Forget everything about one token."""
         with self._lock:
             self._hits.pop(key, None)
+            self._refusals.pop(key, None)
             self._positive.pop(key, None)
             self._negative.pop(key, None)
 
@@ -161,6 +179,7 @@ class VerificationCache:
         """Forget everything."""
         with self._lock:
             self._hits.clear()
+            self._refusals.clear()
             self._positive.clear()
             self._negative.clear()
 

@@ -19,6 +19,7 @@ from .cache import UseRecorder, VerificationCache, token_key
 from .exceptions import (
     AuthError,
     InsufficientScopeError,
+    InvalidRequestError,
     MissingCredentialsError,
     ServiceUnavailableError,
     UnauthenticatedError,
@@ -44,6 +45,17 @@ _NO_OWNER = "The access token is not recognised"
 _KIND_REFUSED = "This kind of token is not accepted here"
 # The spellings of the scheme taken by the cache-hit path; others parse in full.
 _FAST_SCHEMES = ("Bearer ", "bearer ")
+# Errors whose default rendering is kept (exact types: a subclass may render its own).
+_BUILT_IN_ERRORS = frozenset(
+    {
+        UnauthenticatedError,
+        MissingCredentialsError,
+        InvalidRequestError,
+        InsufficientScopeError,
+        ServiceUnavailableError,
+    }
+)
+_MAX_RENDERED = 256
 
 
 def _quotes(text: str, token: str) -> bool:
@@ -153,6 +165,7 @@ class Guard:
         self.public_paths: tuple[str, ...] = tuple(public_paths)
         self._table = RuleSet(self.rules, self.public_paths, default)
         self._renderer: Renderer = renderer if renderer is not None else render_error
+        self._rendered: dict[tuple[object, ...], tuple[int, list[tuple[str, str]], bytes]] = {}
         self._cache = VerificationCache(
             ttl=cache_ttl,
             maxsize=cache_maxsize,
@@ -314,7 +327,24 @@ class Guard:
 
     def render(self, error: AuthError) -> tuple[int, list[tuple[str, str]], bytes]:
         """Render an error with the configured renderer: ``(status, headers, body)``."""
-        return self._renderer(error, self.realm)
+        if self._renderer is not render_error or type(error) not in _BUILT_IN_ERRORS:
+            return self._renderer(error, self.realm)
+        # The default rendering of a built-in error depends only on these fields, and
+        # a flood of refusals (a token spray) renders the same few answers again and
+        # again: keep them, bounded. A custom renderer is always called.
+        key = (
+            type(error),
+            error.description,
+            getattr(error, "required_scopes", None),
+            getattr(error, "retry_after", None),
+        )
+        rendered = self._rendered.get(key)
+        if rendered is None:
+            if len(self._rendered) >= _MAX_RENDERED:
+                self._rendered.clear()
+            rendered = self._rendered[key] = render_error(error, self.realm)
+        status, headers, body = rendered
+        return status, list(headers), body  # a fresh list: callers may extend it
 
     # -- the cache ------------------------------------------------------------------
 
