@@ -248,9 +248,8 @@ def check(variant: Variant, app: Any, fixtures: Fixtures) -> list[str]:
     """What the variant gets wrong (empty: it answers 200/401/401/403 correctly)."""
     problems: list[str] = []
     if variant.interface == "func":
-        claims = app()
-        if "payments.get" not in str(claims.get("scope", "")):
-            problems.append("decode returned unexpected claims")
+        if not app():
+            problems.append("the reference returned nothing")
         return problems
     for case, authorization, expected in cases(variant, fixtures):
         try:
@@ -367,7 +366,7 @@ def summarise(subject: Subject, floor: Subject | None, decode: Subject | None) -
         return Figure(median, None, quartiles(subject.samples))
     diffs = [a - b for a, b in zip(subject.samples, floor.samples, strict=True)]
     ratio = None
-    if decode is not None and subject.variant.miss:
+    if decode is not None:
         ratios = [d / r for d, r in zip(diffs, decode.samples, strict=True)]
         ratio = statistics.median(ratios)
     return Figure(median, statistics.median(diffs), quartiles(diffs), ratio)

@@ -251,15 +251,24 @@ def run(
                 )
                 warm.getresponse().read()
             warm.close()
+        # Each round loads one framework's servers back to back (bare and variants close
+        # in time, so a drift of the machine hits them alike), frameworks and servers
+        # in a fresh shuffled order.
+        groups: dict[str, list[Server]] = {}
+        for server in healthy:
+            groups.setdefault(server.variant.name.split("/", 1)[0], []).append(server)
         rng = random.Random(seed)
         for _ in range(rounds):
-            rng.shuffle(healthy)
-            for server in healthy:
-                result = load(server.port, _authorization(server, fixtures), seconds)
-                server.rps.append(result.rps)
-                server.p50_ms.append(result.p50_ms)
-                server.p99_ms.append(result.p99_ms)
-                server.errors += result.errors
+            order = list(groups.values())
+            rng.shuffle(order)
+            for group in order:
+                rng.shuffle(group)
+                for server in group:
+                    result = load(server.port, _authorization(server, fixtures), seconds)
+                    server.rps.append(result.rps)
+                    server.p50_ms.append(result.p50_ms)
+                    server.p99_ms.append(result.p99_ms)
+                    server.errors += result.errors
     finally:
         for server in servers:
             stop(server)

@@ -33,8 +33,10 @@ class Variant:
             ``bearerguard``.
         kind: Which tokens the variant is given: ``static``, ``jwt`` or ``client``
             (any variant is also refused the ``bad`` token and no token).
-        miss: True when the variant defeats its cache (each request verifies): its
-            added cost is compared with pyjwt's decode measured in the same round.
+        miss: True when the variant defeats its cache (each request verifies).
+        reference: A ``func`` variant its added cost is divided by, measured in the
+            same round (pyjwt's decode for a JWT miss, the store lookup for a client
+            token miss).
         loopback: Also served by uvicorn/gunicorn for the throughput figure.
         quick: Part of the ``--quick`` run.
         note: How the variant is built, for the report.
@@ -48,6 +50,7 @@ class Variant:
     role: Role = "peer"
     kind: Literal["static", "jwt", "client", "none"] = "jwt"
     miss: bool = False
+    reference: str = ""
     loopback: bool = False
     quick: bool = True
     note: str = ""
@@ -63,6 +66,8 @@ class Variant:
 
 
 REGISTRY: dict[str, Variant] = {}
+DECODE = "ref/pyjwt-decode"
+"""pyjwt's own ``jwt.decode`` of the RS256 token: the reference of every JWT miss."""
 
 
 def register(variant: Variant) -> Variant:
@@ -87,6 +92,8 @@ class Target:
             (``rps_ratio``, ``spray``).
         peer: The best peer figure of the issue, for the table.
         limit: The practical limit of the issue, for the table.
+        context: Variants measured the same way, quoted beside the figure (a floor
+            or a practical limit of this run).
     """
 
     path: str
@@ -95,6 +102,7 @@ class Target:
     bound: float
     peer: str = ""
     limit: str = ""
+    context: tuple[str, ...] = ()
 
     @property
     def wanted(self) -> str:

@@ -25,13 +25,13 @@ from benchmarks import fixtures as fixtures_module
 from benchmarks import inprocess, loopback
 from benchmarks.registry import EXTRAS, TARGETS, Variant
 from benchmarks.report import Results, render, wrk_version
-from benchmarks.variants import DECODE, SKIPPED, load_all
+from benchmarks.variants import SKIPPED, load_all
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
 
 QUICK = {"rounds": 15, "batch": 0.01, "lb_rounds": 2, "lb_seconds": 1.0}
-FULL = {"rounds": 60, "batch": 0.04, "lb_rounds": 4, "lb_seconds": 3.0}
+FULL = {"rounds": 60, "batch": 0.04, "lb_rounds": 10, "lb_seconds": 1.0}
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -59,9 +59,7 @@ def select(args: argparse.Namespace) -> list[Variant]:
         chosen.append(variant)
     # Keep only the floors that something chosen needs (and the decode reference
     # when a miss row is chosen).
-    needed = {v.floor for v in chosen if v.floor}
-    if any(v.miss for v in chosen):
-        needed.add(DECODE)
+    needed = {v.floor for v in chosen if v.floor} | {v.reference for v in chosen}
     return [v for v in chosen if v.role != "floor" or v.name in needed or not args.only]
 
 
@@ -111,12 +109,12 @@ def figure1(
             results.wrong[subject.key] = [f"failed while timed: {subject.failure}"]
     ordered = [s for s in ordered if not s.failure]
     subjects = {s.key: s for s in ordered}
-    decode = subjects.get(DECODE)
     for subject in ordered:
         floor = subjects.get(subject.floor_key) if subject.floor_key else None
         if subject.floor_key and floor is None:
             continue
-        results.figures[subject.key] = inprocess.summarise(subject, floor, decode)
+        reference = subjects.get(subject.variant.reference)
+        results.figures[subject.key] = inprocess.summarise(subject, floor, reference)
     order = [v.name for v in variants]
     results.subjects = sorted(
         (s for s in ordered if s.key in results.figures),

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .fixtures import Fixtures
-from .registry import REGISTRY, TARGETS, Target, Variant, register
+from .registry import DECODE, REGISTRY, TARGETS, Target, Variant, register
 
 # Variant modules; one that cannot import (a peer not installed, a feature not yet in
 # the library) is reported as skipped with its reason, and the rest still run.
@@ -27,9 +27,6 @@ def _pyjwt_decode(fixtures: Fixtures) -> Callable[[], Any]:
 
     token = fixtures.jwt_ok
     return lambda: pyjwt_decode(fixtures, token)
-
-
-DECODE = "ref/pyjwt-decode"
 
 
 def load_all() -> dict[str, Variant]:
@@ -65,6 +62,7 @@ def _targets() -> None:
                 1.5,
                 peer="AuthenticationMiddleware static +3.3 µs; RS256+TTLCache +6.6 µs",
                 limit="hand-written +0.9 µs",
+                context=("starlette/handwritten", "starlette/authmw-static"),
             ),
             Target(
                 "WSGI (Flask), cached token",
@@ -73,6 +71,7 @@ def _targets() -> None:
                 2.0,
                 peer="flask-httpauth +17 µs",
                 limit="hand-written +1.4 µs",
+                context=("flask/handwritten", "flask/httpauth"),
             ),
             Target(
                 "FastAPI require_scopes dependency",
@@ -80,6 +79,7 @@ def _targets() -> None:
                 "overhead_us",
                 12.0,
                 peer="HTTPBearer + SecurityScopes + cache +31 µs",
+                context=("fastapi/empty-dependency", "fastapi/httpbearer-jwt-ttlcache"),
             ),
             Target(
                 "JWT RS256, cache miss",
@@ -87,6 +87,7 @@ def _targets() -> None:
                 "decode_ratio",
                 1.05,
                 peer="pyjwt decode alone 67 µs",
+                context=("starlette/handwritten-pyjwt", "flask/handwritten-pyjwt"),
             ),
             Target(
                 "loopback req/s, cached token",
@@ -99,6 +100,7 @@ def _targets() -> None:
                 0.97,
                 peer="AuthenticationMiddleware 0.95x",
                 limit="hand-written 0.96x",
+                context=("starlette/handwritten", "flask/handwritten"),
             ),
         ]
     )

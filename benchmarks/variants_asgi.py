@@ -24,7 +24,7 @@ from bearerguard import Guard, JWTVerifier, Rule, StaticTokenVerifier
 from bearerguard.starlette import BearerGuardMiddleware
 
 from .fixtures import AUDIENCE, ISSUER, ROUTE, SCOPE, Fixtures
-from .registry import Variant, register
+from .registry import DECODE, Variant, register
 
 Scope = dict[str, Any]
 
@@ -150,6 +150,40 @@ class HandWrittenMiddleware:
         await send(answer[1])
 
 
+class HandWrittenJWTMiddleware:
+    """The practical limit of a cache miss: a raw header scan and pyjwt's decode."""
+
+    def __init__(self, app: Any, fixtures: Fixtures) -> None:
+        self.app = app
+        self.fixtures = fixtures
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        value = None
+        for name, raw in scope["headers"]:
+            if name == b"authorization":
+                value = raw
+                break
+        if value is None or value[:7].lower() != b"bearer ":
+            answer = _UNAUTHENTICATED
+        else:
+            try:
+                claims = pyjwt_decode(self.fixtures, value[7:].decode("latin-1"))
+            except jwt.PyJWTError:
+                answer = _INVALID
+            else:
+                if SCOPE not in claims.get("scope", "").split():
+                    answer = _FORBIDDEN
+                else:
+                    scope["user"] = claims
+                    await self.app(scope, receive, send)
+                    return
+        await send(answer[0])
+        await send(answer[1])
+
+
 def _bearer(conn: HTTPConnection) -> str:
     value = conn.headers.get("authorization")
     if value is None:
@@ -225,6 +259,12 @@ def build_handwritten(fixtures: Fixtures) -> Starlette:
     return app
 
 
+def build_handwritten_jwt(fixtures: Fixtures) -> Starlette:
+    app = starlette_app()
+    app.add_middleware(HandWrittenJWTMiddleware, fixtures=fixtures)
+    return app
+
+
 def build_authmw_static(fixtures: Fixtures) -> Starlette:
     app = starlette_app(payment_requires)
     app.add_middleware(
@@ -280,6 +320,19 @@ register(
 )
 register(
     Variant(
+        "starlette/handwritten-pyjwt",
+        "hand-written ASGI, pyjwt RS256 per request",
+        "asgi",
+        build_handwritten_jwt,
+        floor=S,
+        role="limit",
+        miss=True,
+        reference=DECODE,
+        note="raw header scan + `jwt.decode`: the practical limit of a cache miss",
+    )
+)
+register(
+    Variant(
         "starlette/authmw-static",
         "Starlette AuthenticationMiddleware, static dict",
         "asgi",
@@ -297,6 +350,7 @@ register(
         lambda f: build_authmw_jwt(f, cached=False),
         floor=S,
         miss=True,
+        reference=DECODE,
         note="decodes every request",
     )
 )
@@ -344,6 +398,7 @@ register(
         floor=S,
         role="bearerguard",
         miss=True,
+        reference=DECODE,
         note="`Guard(cache_ttl=0)`: the same token is verified on every request",
     )
 )

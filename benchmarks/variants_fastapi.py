@@ -31,6 +31,20 @@ def _fastapi_bare() -> Any:
     return app
 
 
+async def _nothing() -> None:
+    return None
+
+
+def build_fastapi_empty_dependency(fixtures: Fixtures) -> Any:
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+
+    @app.get(ROUTE)
+    async def get_payment(payment_id: str, nothing: None = Depends(_nothing)) -> dict[str, str]:
+        return {"id": payment_id}
+
+    return app
+
+
 def build_fastapi_httpbearer(fixtures: Fixtures) -> Any:
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     cache: TTLCache[str, dict[str, Any]] = TTLCache(maxsize=10_000, ttl=CACHE_TTL)
@@ -99,6 +113,18 @@ register(
         role="floor",
         kind="none",
         loopback=True,
+    )
+)
+register(
+    Variant(
+        "fastapi/empty-dependency",
+        "FastAPI, one empty async dependency (no auth)",
+        "asgi",
+        build_fastapi_empty_dependency,
+        floor=F,
+        role="floor",
+        kind="none",
+        note="`Depends(async def nothing(): ...)`: what any route-level declaration costs",
     )
 )
 register(

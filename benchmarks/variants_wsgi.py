@@ -6,13 +6,14 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+import jwt
 from flask import Flask
 
 from bearerguard.werkzeug import BearerGuardMiddleware
 
 from .fixtures import AUDIENCE, ISSUER, SCOPE, Fixtures
-from .registry import Variant, register
-from .variants_asgi import CACHE_TTL, bearerguard_guard
+from .registry import DECODE, Variant, register
+from .variants_asgi import CACHE_TTL, bearerguard_guard, pyjwt_decode
 
 FLASK_ROUTE = "/api/payment/<payment_id>"
 
@@ -75,6 +76,32 @@ class HandWrittenMiddleware:
         return [answer[2]]
 
 
+class HandWrittenJWTMiddleware:
+    """The practical limit of a cache miss under WSGI: pyjwt's decode, nothing else."""
+
+    def __init__(self, app: Any, fixtures: Fixtures) -> None:
+        self.app = app
+        self.fixtures = fixtures
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        value = environ.get("HTTP_AUTHORIZATION")
+        if value is None or value[:7].lower() != "bearer ":
+            answer = _UNAUTHENTICATED
+        else:
+            try:
+                claims = pyjwt_decode(self.fixtures, value[7:])
+            except jwt.PyJWTError:
+                answer = _INVALID
+            else:
+                if SCOPE not in claims.get("scope", "").split():
+                    answer = _FORBIDDEN
+                else:
+                    environ["bench.claims"] = claims
+                    return self.app(environ, start_response)  # type: ignore[no-any-return]
+        start_response(answer[0], answer[1])
+        return [answer[2]]
+
+
 def build_bare(fixtures: Fixtures) -> Flask:
     return flask_app()
 
@@ -82,6 +109,12 @@ def build_bare(fixtures: Fixtures) -> Flask:
 def build_handwritten(fixtures: Fixtures) -> Flask:
     app = flask_app()
     app.wsgi_app = HandWrittenMiddleware(app.wsgi_app, fixtures.static_table())  # type: ignore[method-assign]
+    return app
+
+
+def build_handwritten_jwt(fixtures: Fixtures) -> Flask:
+    app = flask_app()
+    app.wsgi_app = HandWrittenJWTMiddleware(app.wsgi_app, fixtures)  # type: ignore[method-assign]
     return app
 
 
@@ -153,6 +186,20 @@ register(
 )
 register(
     Variant(
+        "flask/handwritten-pyjwt",
+        "hand-written WSGI, pyjwt RS256 per request",
+        "wsgi",
+        build_handwritten_jwt,
+        floor=B,
+        role="limit",
+        miss=True,
+        reference=DECODE,
+        quick=False,
+        note="`environ.get` + `jwt.decode`: the practical limit of a cache miss",
+    )
+)
+register(
+    Variant(
         "flask/httpauth",
         "flask-httpauth HTTPTokenAuth, static dict",
         "wsgi",
@@ -171,6 +218,7 @@ register(
         build_authlib,
         floor=B,
         miss=True,
+        reference=DECODE,
         note="`JWTBearerTokenValidator`, key imported once; Authlib has no token cache",
     )
 )
@@ -207,6 +255,7 @@ register(
         floor=B,
         role="bearerguard",
         miss=True,
+        reference=DECODE,
         quick=False,
         note="`Guard(cache_ttl=0)`",
     )
