@@ -67,20 +67,34 @@ def _quotes(text: str, token: str) -> bool:
     return token in text or token[:8] in text or token[-8:] in text
 
 
-class _Flight:
-    """One verification in progress, shared by every caller that wants its result."""
+class _Outcome:
+    """The result of one verification, shared by every caller that wants it.
 
-    __slots__ = ("done", "error", "principal")
+    Under asyncio, ``waiters`` is an ``anyio.Event`` made by the first task that
+    waits: a miss nobody waits for (nearly all of them) makes no event at all.
+    """
+
+    __slots__ = ("error", "principal", "waiters")
 
     def __init__(self) -> None:
-        self.done = threading.Event()
         self.principal: Principal | None = None
         self.error: AuthError | None = None
+        self.waiters: Any = None
 
     def outcome(self) -> Principal:
         if self.principal is not None:
             return self.principal
         return _fresh(self.error)
+
+
+class _Flight(_Outcome):
+    """One verification in progress on a thread; the other threads wait on ``done``."""
+
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.done = threading.Event()
 
 
 def _fresh(error: AuthError | None) -> Principal:
@@ -189,7 +203,7 @@ class Guard:
                 bind_guard(self)
         self._flights: dict[bytes, _Flight] = {}
         self._flights_lock = threading.Lock()
-        self._aflights: dict[bytes, Any] = {}
+        self._aflights: dict[bytes, _Outcome] = {}
 
     def __repr__(self) -> str:
         kinds = [verifier.kind for verifier in self.verifiers]
@@ -408,11 +422,11 @@ class Guard:
         verifier = self._owner(token)
         waiting = self._aflights.get(key)
         if waiting is not None:
-            event, holder = waiting
-            await event.wait()
-            return holder.outcome()  # type: ignore[no-any-return]
-        event, holder = anyio.Event(), _Flight()
-        self._aflights[key] = (event, holder)
+            if waiting.waiters is None:
+                waiting.waiters = anyio.Event()
+            await waiting.waiters.wait()
+            return waiting.outcome()
+        holder = self._aflights[key] = _Outcome()
         try:
             averify = self._async_verify.get(id(verifier))
             if averify is None:
@@ -427,7 +441,8 @@ class Guard:
             raise
         finally:
             del self._aflights[key]
-            event.set()
+            if holder.waiters is not None:
+                holder.waiters.set()
 
     def _owner(self, token: str) -> Verifier:
         """The verifier that owns a token, asked before any single flight or I/O.
