@@ -70,8 +70,9 @@ def _quotes(text: str, token: str) -> bool:
 class _Outcome:
     """The result of one verification, shared by every caller that wants it.
 
-    Under asyncio, ``waiters`` is an ``anyio.Event`` made by the first task that
-    waits: a miss nobody waits for (nearly all of them) makes no event at all.
+    ``waiters`` is the event the others wait on (a ``threading.Event`` for threads, an
+    ``anyio.Event`` for tasks), made by the first caller that waits: a miss nobody
+    waits for (nearly all of them) makes no event at all.
     """
 
     __slots__ = ("error", "principal", "waiters")
@@ -85,16 +86,6 @@ class _Outcome:
         if self.principal is not None:
             return self.principal
         return _fresh(self.error)
-
-
-class _Flight(_Outcome):
-    """One verification in progress on a thread; the other threads wait on ``done``."""
-
-    __slots__ = ("done",)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.done = threading.Event()
 
 
 def _fresh(error: AuthError | None) -> Principal:
@@ -201,7 +192,7 @@ class Guard:
             bind_guard = getattr(verifier, "bind_guard", None)
             if callable(bind_guard):
                 bind_guard(self)
-        self._flights: dict[bytes, _Flight] = {}
+        self._flights: dict[bytes, _Outcome] = {}
         self._flights_lock = threading.Lock()
         self._aflights: dict[bytes, _Outcome] = {}
 
@@ -391,9 +382,14 @@ class Guard:
             flight = self._flights.get(key)
             leader = flight is None
             if flight is None:
-                flight = self._flights[key] = _Flight()
+                flight = self._flights[key] = _Outcome()
+            elif flight.waiters is None:
+                # The first thread to wait makes the event, under the lock the leader
+                # takes again before it finishes, so the leader always sees it.
+                flight.waiters = threading.Event()
+            waiters = flight.waiters
         if not leader:
-            flight.done.wait()
+            waiters.wait()
             return flight.outcome()
         try:
             # A caller that missed the cache just before an earlier flight for this
@@ -412,7 +408,9 @@ class Guard:
         finally:
             with self._flights_lock:
                 del self._flights[key]
-            flight.done.set()
+                waiters = flight.waiters
+            if waiters is not None:
+                waiters.set()
 
     async def _averify_miss(self, token: str, key: bytes) -> Principal:
         """Verify on a miss under ASGI; concurrent tasks with the same token share it."""
