@@ -16,7 +16,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 PRINCIPAL_KEY = "bearerguard.principal"
-GUARD_KEY = "bearerguard.guard"
 
 
 def route_path(scope: Scope) -> str:
@@ -75,11 +74,10 @@ def enforce(scope: Scope, requirement: Requirement) -> Principal:
         AuthError: rendered by the middleware into the usual answer.
         RuntimeError: ``BearerGuardMiddleware`` is not installed.
     """
-    guard: Guard | None = scope.get(GUARD_KEY)
-    if guard is None:
+    if PRINCIPAL_KEY not in scope:
         raise RuntimeError("bearerguard: add BearerGuardMiddleware to the application")
-    principal: Principal | None = scope.get(PRINCIPAL_KEY)
+    principal: Principal | None = scope[PRINCIPAL_KEY]
     if principal is None:
         raise MissingCredentialsError()
-    guard.authorize(principal, requirement)
+    requirement.authorize(principal)
     return principal

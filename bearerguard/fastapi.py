@@ -21,7 +21,7 @@ from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.security.base import SecurityBase
 from starlette.requests import HTTPConnection
 
-from ._asgi import GUARD_KEY, PRINCIPAL_KEY, enforce
+from ._asgi import PRINCIPAL_KEY, enforce
 from .exceptions import MissingCredentialsError
 from .principal import Principal
 from .rules import Requirement
@@ -61,7 +61,7 @@ def require_scopes(*scopes: str, any_scopes: Iterable[str] = (), kinds: Iterable
 
 async def current_principal(request: HTTPConnection) -> Principal:
     """``Depends(current_principal)``: the verified principal, or a 401 answer."""
-    if GUARD_KEY not in request.scope:
+    if PRINCIPAL_KEY not in request.scope:
         raise RuntimeError("bearerguard: add BearerGuardMiddleware to the application")
     principal: Principal | None = request.scope.get(PRINCIPAL_KEY)
     if principal is None:

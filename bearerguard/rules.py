@@ -12,10 +12,17 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .scopes import validate_scopes
+from .exceptions import InsufficientScopeError
+from .scopes import has_all, has_any, validate_scopes
+
+if TYPE_CHECKING:
+    from .principal import Principal
 
 __all__ = ["Requirement", "Rule", "RuleSet"]
+
+_KIND_REFUSED = "This kind of token is not accepted here"
 
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::(str|path))?\}")
 _METHOD = re.compile(r"[A-Z]+")
@@ -58,6 +65,25 @@ class Requirement:
             any_scopes=validate_scopes(any_scopes),
             kinds=frozenset(kinds),
         )
+
+    def authorize(self, principal: Principal) -> None:
+        """Check kind, then all-of scopes, then any-of scopes (``public`` is not consulted).
+
+        Raises:
+            InsufficientScopeError: listing the set that failed (empty for the kind).
+        """
+        if self.kinds and principal.kind not in self.kinds:
+            raise InsufficientScopeError(_KIND_REFUSED)
+        scopes = self.scopes
+        # issuperset (in C) settles the common case of exactly granted scopes.
+        if (
+            scopes
+            and not principal.scopes.issuperset(scopes)
+            and not has_all(principal.scopes, scopes)
+        ):
+            raise InsufficientScopeError(required_scopes=scopes)
+        if self.any_scopes and not has_any(principal.scopes, self.any_scopes):
+            raise InsufficientScopeError(required_scopes=self.any_scopes)
 
 
 PUBLIC = Requirement(public=True)

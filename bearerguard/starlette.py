@@ -21,7 +21,6 @@ from starlette.authentication import AuthCredentials, BaseUser, UnauthenticatedU
 from starlette.requests import HTTPConnection
 
 from ._asgi import (
-    GUARD_KEY,
     PRINCIPAL_KEY,
     Receive,
     Scope,
@@ -117,7 +116,6 @@ class BearerGuardMiddleware:
         except AuthError as error:
             await send_denial(scope, send, guard, error)
             return
-        scope[GUARD_KEY] = guard
         scope[PRINCIPAL_KEY] = principal
         if principal is None:
             scope["user"] = _ANONYMOUS_USER
