@@ -7,3 +7,5 @@ test:
 	$(PY) dev.py test
 check:
 	$(PY) dev.py check
+bench:
+	$(PY) dev.py bench

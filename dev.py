@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Project tasks with all set-up included: ``python3 dev.py demo | test | check``.
+"""Project tasks with all set-up included: ``python3 dev.py demo | test | check | bench``.
 
 Needs only Python 3.10+. The first run creates ``.venv`` and installs the project with
 its development group; later runs reinstall only when ``pyproject.toml`` changes.
@@ -52,6 +52,12 @@ def test(*extra: str) -> None:
     run(PYTHON, "-m", "pytest", "--cov", "--cov-report=term", *extra)
 
 
+def bench(*extra: str) -> None:
+    """The benchmark of docs/benchmarks.md (``--quick`` for a one-minute smoke run)."""
+    run(PYTHON, "-m", "pip", "install", "--quiet", "-e", ".", "--group", "bench")
+    run(PYTHON, "-m", "benchmarks.run", *extra)
+
+
 def check() -> None:
     """ruff (lint and format) and mypy --strict."""
     run(PYTHON, "-m", "ruff", "check", ".")
@@ -59,7 +65,7 @@ def check() -> None:
     run(PYTHON, "-m", "mypy")
 
 
-TASKS = {"demo": demo, "test": test, "check": check}
+TASKS = {"demo": demo, "test": test, "check": check, "bench": bench}
 
 
 def main() -> None:
@@ -68,8 +74,8 @@ def main() -> None:
     bootstrap()
     task = sys.argv[1]
     try:
-        if task == "test":
-            test(*sys.argv[2:])
+        if task in ("test", "bench"):
+            TASKS[task](*sys.argv[2:])
         else:
             TASKS[task]()
     except subprocess.CalledProcessError as exc:
