@@ -233,3 +233,92 @@ def _run(app: Any, scopes: list[dict[str, Any]]) -> float:
 
 
 EXTRAS["spray"] = spray
+
+
+POSTGRES_URL_ENV = "BEARERGUARD_BENCH_POSTGRES_URL"
+_POSTGRES_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def _per_call_us(call: Any, quick: bool) -> float:
+    """Median µs of one call over a few timed batches (GC paused, as timeit does)."""
+    batch = 100 if quick else 300
+    samples = []
+    for _ in range(3 if quick else 7):
+        gc.disable()
+        try:
+            start = time.perf_counter()
+            for _ in range(batch):
+                call()
+            samples.append((time.perf_counter() - start) / batch * 1e6)
+        finally:
+            gc.enable()
+    return statistics.median(samples)
+
+
+def _store_guard(manager: TokenManager, *, cache_ttl: float) -> Guard:
+    return Guard([ClientTokenVerifier(manager)], cache_ttl=cache_ttl)
+
+
+def store_costs(fixtures: Fixtures, quick: bool) -> ExtraResult:
+    """What verifying a client token costs through ``Guard.authenticate``, per store."""
+    import os
+    import uuid
+
+    result = ExtraResult("Client-token verification per store (Guard.authenticate, sync)")
+    client = setup(fixtures)
+    header = f"Bearer {client.ok}"
+    hit = _store_guard(client.manager, cache_ttl=CACHE_TTL)
+    hit.authenticate(header)
+    sqlite_miss = _store_guard(client.manager, cache_ttl=0)
+    result.rows.append(
+        ("cache hit", f"{_per_call_us(lambda: hit.authenticate(header), quick):.1f} µs", "")
+    )
+    result.rows.append(
+        (
+            "cache miss, SQLite",
+            f"{_per_call_us(lambda: sqlite_miss.authenticate(header), quick):.1f} µs",
+            "one indexed lookup by SHA-256 in a WAL file",
+        )
+    )
+    url = os.environ.get(POSTGRES_URL_ENV, _POSTGRES_DEFAULT)
+    schema = "bench_" + uuid.uuid4().hex[:12]
+    try:
+        from sqlalchemy import create_engine, text
+
+        from bearerguard.stores import SQLTokenStore
+
+        engine = create_engine(url, connect_args={"connect_timeout": 3})
+        with engine.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        store = SQLTokenStore(engine, schema=schema)
+        manager = TokenManager(store, prefix=PREFIX)
+        token = manager.issue(client_id=new_client_id(), label="bench", scopes=[SCOPE]).token
+    except Exception as exc:  # a missing server is reported, not fatal
+        result.rows.append(("cache miss, PostgreSQL", "not measured", type(exc).__name__))
+        return result
+    try:
+        pg_miss = _store_guard(manager, cache_ttl=0)
+        pg_header = f"Bearer {token}"
+        pg_miss.authenticate(pg_header)
+        result.rows.append(
+            (
+                "cache miss, PostgreSQL",
+                f"{_per_call_us(lambda: pg_miss.authenticate(pg_header), quick):.1f} µs",
+                "SQLAlchemy Core + psycopg 3 over 127.0.0.1",
+            )
+        )
+    finally:
+        manager.close()
+        _drop_schema(store, schema)
+    return result
+
+
+def _drop_schema(store: Any, schema: str) -> None:
+    from sqlalchemy import text
+
+    with store.engine.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    store.close()
+
+
+EXTRAS["client-stores"] = store_costs
