@@ -36,7 +36,7 @@ from .headers import find_authorization
 from .principal import Principal
 from .rules import Requirement
 
-__all__ = ["BearerGuardMiddleware", "PrincipalUser", "requires"]
+__all__ = ["BearerGuardMiddleware", "PrincipalCredentials", "PrincipalUser", "requires"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 ASGIApp = Callable[[Scope, Receive, Send], Any]
@@ -67,6 +67,22 @@ class PrincipalUser(BaseUser):
 
     def __repr__(self) -> str:
         return f"PrincipalUser({self.principal!r})"
+
+
+class PrincipalCredentials(AuthCredentials):
+    """``request.auth`` for a verified token: the granted scopes, as a sorted list.
+
+    The list is built on first read, not per request: most endpoints never look.
+    """
+
+    def __init__(self, principal: Principal) -> None:
+        # No super().__init__(): it would build the list that ``scopes`` builds lazily.
+        self._principal = principal
+
+    @functools.cached_property
+    def scopes(self) -> list[str]:  # type: ignore[override]
+        """The granted scopes, sorted."""
+        return sorted(self._principal.scopes)
 
 
 _ANONYMOUS_USER = UnauthenticatedUser()
@@ -122,7 +138,7 @@ class BearerGuardMiddleware:
             scope["auth"] = AuthCredentials()
         else:
             scope["user"] = PrincipalUser(principal)
-            scope["auth"] = AuthCredentials(sorted(principal.scopes))
+            scope["auth"] = PrincipalCredentials(principal)
         try:
             await self.app(scope, receive, send)
         except AuthError as error:

@@ -17,12 +17,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from starlette.authentication import AuthCredentials
-
 from bearerguard._asgi import route_path
 from bearerguard.cache import token_key
 from bearerguard.headers import find_authorization, parse_authorization
-from bearerguard.starlette import PrincipalUser
+from bearerguard.starlette import PrincipalCredentials, PrincipalUser
 from bearerguard.werkzeug import BearerGuardMiddleware as WSGIBearerGuardMiddleware
 
 from . import fixtures as fixtures_module
@@ -91,8 +89,8 @@ def steps() -> list[tuple[str, float]]:
         ("VerificationCache.get(key) (hit)", best_ns(lambda: guard._cache.get(key))),
         ("guard.authorize(principal, requirement)",
          best_ns(lambda: guard.authorize(principal, requirement))),
-        ("PrincipalUser(p) + AuthCredentials(scopes)",
-         best_ns(lambda: (PrincipalUser(principal), AuthCredentials(principal.scopes)))),
+        ("PrincipalUser(p) + PrincipalCredentials(p)",
+         best_ns(lambda: (PrincipalUser(principal), PrincipalCredentials(principal)))),
         ("guard.check(...) (sync, whole decision)",
          best_ns(lambda: guard.check("GET", scope["path"], authorization))),
         ("guard.acheck(...) driven without a loop",
