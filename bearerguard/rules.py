@@ -149,7 +149,10 @@ def compile_template(path: str) -> str:
     """Compile a path template to a regular expression source (without anchors).
 
     Repeated slashes in the request collapse and a trailing slash is ignored, so the
-    pattern allows ``/+`` between segments and ``/*`` at the end.
+    pattern allows ``/+`` between segments and ``/*`` at the end. It also allows one
+    final ``\\n``: Starlette anchors its routes with ``$``, which matches before a
+    trailing newline, so ``/admin%0A`` reaches the ``/admin`` endpoint and must meet
+    its rule, not the default.
     """
     if not path.startswith("/"):
         raise ValueError(f"a path template must start with '/': {path!r}")
@@ -172,7 +175,7 @@ def compile_template(path: str) -> str:
             raise ValueError(f"invalid path template: {path!r}")
         pieces.append(re.escape(rest))
         parts.append("/+" + "".join(pieces))
-    return "".join(parts) + "/*"
+    return "".join(parts) + "/*\n?"
 
 
 class RuleSet:

@@ -292,6 +292,10 @@ def test_default_is_authenticated() -> None:
         pytest.param("/api/", "/api", True, id="template-trailing-slash"),
         pytest.param("/{a}/{b}", "/x/y", True, id="two-params"),
         pytest.param("/{a}/{b}", "/x", False, id="two-params-one-given"),
+        # Starlette's "$" matches before a final newline: /admin%0A reaches /admin.
+        pytest.param("/admin", "/admin\n", True, id="P-02-trailing-newline"),
+        pytest.param("/files/{rest:path}", "/files/a\n", True, id="P-02-path-param-newline"),
+        pytest.param("/admin", "/admin\n\n", False, id="P-02-two-newlines"),
     ],
 )
 def test_templates(template: str, path: str, matches: bool) -> None:
