@@ -180,10 +180,14 @@ class SQLiteTokenStore:
             connection.execute("BEGIN IMMEDIATE")
             try:
                 yield connection
+                connection.execute("COMMIT")
             except BaseException:
-                connection.execute("ROLLBACK")
+                # A failed COMMIT leaves the transaction open (it would hold the write
+                # lock and wedge this thread's connection); an error SQLite rolled back
+                # itself leaves none, and ROLLBACK would then hide the real error.
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
                 raise
-            connection.execute("COMMIT")
 
     def _one(self, sql: str, *args: Any) -> Row | None:
         with self._errors():

@@ -21,7 +21,7 @@ from bearerguard.stores import (
     StoreError,
     open_store,
 )
-from bearerguard.tokens import TokenManager, is_well_formed
+from bearerguard.tokens import TokenManager, is_well_formed, new_client_id
 
 
 def manager_for(path: Path) -> TokenManager:
@@ -105,6 +105,33 @@ def test_each_thread_and_process_gets_its_own_connection(tmp_path: Path) -> None
     assert first.connection.execute("SELECT 1").fetchone() == (1,)  # left alone, not closed
     store.close()
     assert store.query(client_id=None, include_revoked=False) == []  # reopens after close
+
+
+def test_a_failed_commit_is_rolled_back_not_left_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SQLiteTokenStore(tmp_path / "t.db")
+    manager = TokenManager(store)
+    issued = manager.issue(client_id=new_client_id(), label="x", scopes=["a"])
+    real = store._connect()
+
+    class FailingCommit:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def execute(self, sql: str, *args: Any) -> Any:
+            if sql == "COMMIT":
+                raise sqlite3.OperationalError("disk I/O error")
+            return real.execute(sql, *args)
+
+    monkeypatch.setattr(store, "_connect", FailingCommit)
+    with pytest.raises(StoreError):
+        store.revoke(issued.record.id, manager.now())
+    monkeypatch.undo()
+    assert not real.in_transaction  # the write lock is not held for ever
+    assert manager.revoke(issued.record.id).revoked_at is not None
+    manager.close()
+    store.close()
 
 
 @pytest.mark.parametrize("path", [":memory:", "file:x?mode=memory"])
