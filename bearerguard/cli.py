@@ -301,7 +301,12 @@ def _revoke(manager: TokenManager, args: argparse.Namespace, out: TextIO) -> Non
 def _rotate(manager: TokenManager, args: argparse.Namespace, out: TextIO) -> None:
     _known(manager, args.token_id)
     issued = manager.rotate(args.token_id, grace=args.grace, expires_in=args.expires_in)
-    old = manager.get(args.token_id)
+    try:
+        old = manager.get(args.token_id)
+    except Exception:
+        # The new token exists now and can be shown only here: a failed re-read of the
+        # old record must not swallow it.
+        old = None
     if args.json:
         _print_json(
             {

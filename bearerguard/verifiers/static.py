@@ -19,9 +19,10 @@ def _digest(token: str) -> bytes:
 class StaticTokenVerifier:
     """Accept exactly the tokens of a table, each mapped to scopes or a Principal.
 
-    Tokens are kept only as SHA-256 digests and found by digest, then compared with
-    :func:`hmac.compare_digest`, so the lookup time does not depend on how much of a
-    guess is right.
+    Tokens are kept only as SHA-256 digests. ``accepts`` looks the digest up in a dict;
+    ``verify`` compares it with :func:`hmac.compare_digest` against every entry of the
+    table, so its time says nothing about which token matched (linear in the table: a
+    development table is small, and a cache hit never gets here).
 
     Args:
         tokens: ``{token: scopes}`` or ``{token: Principal}``. A principal built from
