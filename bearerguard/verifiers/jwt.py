@@ -1,19 +1,34 @@
-"""JWT access tokens (RFC 9068 style), verified with PyJWT.
+"""JWT access tokens (RFC 9068 style): framed and checked here, signatures by PyJWT.
 
 Algorithms come from the configuration, never from the token. Key material in the
 token header (``jwk``, ``jku``, ``x5u``, ``x5c``) is never read: keys come from ``key``
 or from the configured ``jwks_url`` only.
 
-PyJWT checks the signature, ``iss`` and ``aud``; the time claims are checked here, so
-that they must be JSON numbers (RFC 7519 section 2, NumericDate; PyJWT takes
-``"9999999999"``) and so that tests can inject the clock. Before PyJWT sees a token,
-two cheap checks close parser differentials PyJWT leaves open: every segment must be
-canonical base64url (security case J-11) and the header and payload must be UTF-8
-JSON (J-13; ``json.loads`` on bytes also accepts UTF-16 and UTF-32).
+What is verified where:
+
+- Framing (here): three segments of canonical base64url (no padding, no characters
+  outside the alphabet, zero unused bits: security case J-11), a header and a payload
+  that are JSON objects in strict UTF-8 (J-13; ``json.loads`` on bytes also accepts
+  UTF-16, UTF-32 and encoded surrogates). ``jwt.decode`` would do this framing again
+  with a Python loop over every character of the token, which cost more than the RSA
+  signature check itself; the regular expression and ``_check_segments`` do it in C or
+  on a few characters.
+- Header (here, at least what PyJWT 2.15 refuses): ``alg`` must be one of the
+  configured algorithms, ``kid`` a string when present, and ``crit`` and ``b64`` must
+  be absent: no extension is understood (RFC 7515 section 4.1.11) and unencoded
+  payloads (RFC 7797) are not supported.
+- Signature (PyJWT): the algorithm objects of ``jwt.algorithms`` and their prepared
+  keys, with PyJWT's minimum key lengths enforced (HMAC compares in constant time).
+  Every claim is read only after the signature is good.
+- Claims (here): ``exp``, ``iss``, ``aud``, ``sub`` and ``jti`` as ``jwt.decode`` checks
+  them for this configuration, with the same outcome for every token; the time claims
+  must also be JSON numbers (RFC 7519 section 2, NumericDate; PyJWT takes
+  ``"9999999999"``) and are read from an injectable clock.
 """
 
 from __future__ import annotations
 
+import binascii
 import ipaddress
 import json
 import math
@@ -21,13 +36,13 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from jwt.algorithms import get_default_algorithms
+from jwt.algorithms import Algorithm, get_default_algorithms
 
 from ..exceptions import UnauthenticatedError
 from ..principal import Principal
@@ -51,7 +66,12 @@ _NOT_YET = "The access token is not yet valid"
 _AUDIENCE = "The access token is for another audience"
 _ISSUER = "The access token is from another issuer"
 _CLAIMS = "The access token has malformed claims"
-# What PyJWT lets escape on hostile input besides its own errors (security case F-03).
+# PyJWT's algorithm objects by name; they keep no state between calls.
+_ALGORITHMS: dict[str, Algorithm] = get_default_algorithms()
+# base64url to the standard alphabet, for binascii (the segments are ASCII by then).
+_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+# What PyJWT's algorithms and the JSON parser let escape on hostile input besides
+# PyJWT's own errors (security case F-03).
 _HOSTILE = (
     jwt.PyJWTError,
     TypeError,
@@ -123,26 +143,25 @@ class JWTVerifier:
         for name, value in (("scope_claim", scope_claim), ("kind", kind)):
             if not isinstance(value, str) or not value:
                 raise ValueError(f"{name} must be a non-empty string")
+        if issuer is not None and not isinstance(issuer, str):
+            raise ValueError("issuer must be a string: iss is matched exactly")
         self.kind = kind
         self.issuer = issuer
         self.audience = _check_audience(audience)
+        # Any one of the configured audiences in the token's aud will do (as PyJWT).
+        self._audiences: frozenset[str] | None = None
+        if self.audience is not None:
+            self._audiences = frozenset(
+                [self.audience] if isinstance(self.audience, str) else self.audience
+            )
         self.leeway = leeway
         self.scope_claim = scope_claim
         self._clock = clock
-        self._options: dict[str, Any] = {
-            "require": ["exp"],
-            # Time claims are checked in _check_times (JSON numbers only, our clock).
-            "verify_exp": False,
-            "verify_nbf": False,
-            "verify_iat": False,
-            "verify_aud": audience is not None,
-            "verify_iss": issuer is not None,
-            "enforce_minimum_key_length": True,
-        }
-        self._key: Any = None
+        # For a fixed key: each configured algorithm with the key prepared for it, once.
+        self._signers: dict[str, tuple[Algorithm, Any]] = {}
         self._jwks: JWKSCache | None = None
         if key is not None:
-            self._key = _prepare_key(key, self.algorithms)
+            self._signers = _signers(_prepare_key(key, self.algorithms), self.algorithms)
             return
         if self.algorithms[0] in _HMAC:
             raise ValueError("HMAC algorithms need key=: a JWKS publishes public keys")
@@ -186,11 +205,10 @@ class JWTVerifier:
             UnauthenticatedError: a bad, expired or foreign token.
             ServiceUnavailableError: keys are needed and none can be fetched.
         """
-        _check_segments(token)
+        parsed = _parse(token, self.algorithms)
         if self._jwks is None:
-            return self._decode(token, self._key)
-        kid, algorithm = _header(token, self.algorithms)
-        return self._decode(token, self._jwks.get(kid, algorithm))
+            return self._decode(parsed, None)
+        return self._decode(parsed, self._jwks.get(parsed.kid, parsed.alg))
 
     async def averify(self, token: str) -> Principal:
         """Verify on the event loop when no fetch is needed, else in a worker thread.
@@ -198,40 +216,76 @@ class JWTVerifier:
         A held key, an early refusal and an unknown ``kid`` inside the refetch
         cooldown are all answered on the loop; only a JWKS fetch leaves it.
         """
-        _check_segments(token)
+        parsed = _parse(token, self.algorithms)
         if self._jwks is None:
-            return self._decode(token, self._key)
-        kid, algorithm = _header(token, self.algorithms)
-        key = self._jwks.lookup(kid, algorithm)
+            return self._decode(parsed, None)
+        key = self._jwks.lookup(parsed.kid, parsed.alg)
         if key is not None:
-            return self._decode(token, key)
+            return self._decode(parsed, key)
         import anyio.to_thread
 
-        return await anyio.to_thread.run_sync(self._fetch_and_decode, token, kid, algorithm)
+        return await anyio.to_thread.run_sync(self._fetch_and_decode, parsed)
 
-    def _fetch_and_decode(self, token: str, kid: str | None, algorithm: str) -> Principal:
+    def _fetch_and_decode(self, parsed: _Token) -> Principal:
         assert self._jwks is not None  # noqa: S101 - only called in JWKS mode
-        return self._decode(token, self._jwks.get(kid, algorithm))
+        return self._decode(parsed, self._jwks.get(parsed.kid, parsed.alg))
 
-    def _decode(self, token: str, key: Any) -> Principal:
+    def _decode(self, parsed: _Token, jwk: jwt.PyJWK | None) -> Principal:
+        """Check the signature with PyJWT's algorithm, then the claims it signs.
+
+        ``jwk`` is the JWKS key for the token's ``kid`` and ``alg``, or None for the
+        fixed key. As in ``jwt.decode``, a JWK verifies only its own algorithm.
+        """
         try:
-            claims = jwt.decode(
-                token,
-                key,
-                algorithms=self.algorithms,
-                audience=self.audience,
-                issuer=self.issuer,
-                options=self._options,  # type: ignore[arg-type]
-            )
-        except jwt.InvalidAudienceError:
-            raise UnauthenticatedError(_AUDIENCE) from None
-        except jwt.InvalidIssuerError:
-            raise UnauthenticatedError(_ISSUER) from None
+            if jwk is None:
+                algorithm, key = self._signers[parsed.alg]
+            else:
+                if parsed.alg != jwk.algorithm_name:
+                    raise UnauthenticatedError(_INVALID)
+                algorithm = jwk.Algorithm
+                key = algorithm.prepare_key(jwk.key)
+                if algorithm.check_key_length(key):  # enforce_minimum_key_length
+                    raise UnauthenticatedError(_INVALID)
+            good = algorithm.verify(parsed.signing_input, key, parsed.signature)
         except _HOSTILE:
             raise UnauthenticatedError(_INVALID) from None
-        if not isinstance(claims, dict):
+        if not good:
             raise UnauthenticatedError(_INVALID)
+        claims = _json_object(_b64decode(parsed.payload))
+        self._check_registered(claims)
         return self._principal(claims)
+
+    def _check_registered(self, claims: dict[str, Any]) -> None:
+        """The claim checks ``jwt.decode`` made for this configuration, in its order.
+
+        ``exp`` required (``null`` counts as missing); ``iss`` exact when configured;
+        ``aud`` (a string or a list of strings) sharing one value with the configured
+        audiences when configured; ``sub`` and ``jti`` strings when present. A missing
+        ``iss`` or ``aud`` is ``_INVALID``, as PyJWT's MissingRequiredClaimError was.
+        """
+        if claims.get("exp") is None:
+            raise UnauthenticatedError(_INVALID)
+        if self.issuer is not None:
+            if "iss" not in claims:
+                raise UnauthenticatedError(_INVALID)
+            issuer = claims["iss"]
+            if not isinstance(issuer, str) or issuer != self.issuer:
+                raise UnauthenticatedError(_ISSUER)
+        if self._audiences is not None:
+            audience = claims.get("aud")
+            if not audience:  # absent, null, "", [], {}, 0 and false alike (PyJWT)
+                raise UnauthenticatedError(_INVALID)
+            if isinstance(audience, str):
+                audience = [audience]
+            if not isinstance(audience, list) or not all(
+                isinstance(value, str) for value in audience
+            ):
+                raise UnauthenticatedError(_AUDIENCE)
+            if self._audiences.isdisjoint(audience):
+                raise UnauthenticatedError(_AUDIENCE)
+        for name in ("sub", "jti"):
+            if name in claims and not isinstance(claims[name], str):
+                raise UnauthenticatedError(_INVALID)
 
     def _principal(self, claims: Mapping[str, Any]) -> Principal:
         exp = self._check_times(claims)
@@ -322,13 +376,68 @@ def _is_text(value: object) -> bool:
     return True
 
 
-def _check_segments(token: str) -> None:
+class _Token(NamedTuple):
+    """A compact JWS whose framing and header passed; nothing in it is trusted yet."""
+
+    alg: str
+    kid: str | None
+    signing_input: bytes
+    payload: str  # still base64url: decoded only once the signature is good
+    signature: bytes
+
+
+def _parse(token: str, algorithms: tuple[str, ...]) -> _Token:
+    """Frame a compact JWS and check its header; refuse anything else with ``_INVALID``.
+
+    Refuses at least what ``jwt.decode`` refuses before the signature check (PyJWT
+    2.15 ``PyJWS._load`` and ``_validate_headers``), and also padding, ``crit`` at all
+    (PyJWT understands ``b64``; we understand no extension) and ``b64`` at all.
+    """
+    if _COMPACT_JWS.fullmatch(token) is None:
+        raise UnauthenticatedError(_INVALID)
+    header_segment, payload_segment, signature_segment = _check_segments(token)
+    header = _json_object(_b64decode(header_segment))
+    alg = header.get("alg")
+    if not isinstance(alg, str) or alg not in algorithms:
+        raise UnauthenticatedError(_INVALID)
+    kid = header.get("kid")
+    if "kid" in header and not isinstance(kid, str):
+        raise UnauthenticatedError(_INVALID)
+    if "crit" in header or "b64" in header:
+        raise UnauthenticatedError(_INVALID)
+    # The regular expression allowed only ASCII, so the encoding cannot fail.
+    signing_input = token[: len(header_segment) + 1 + len(payload_segment)].encode("ascii")
+    return _Token(alg, kid, signing_input, payload_segment, _b64decode(signature_segment))
+
+
+def _b64decode(segment: str) -> bytes:
+    """Decode a segment already known to be canonical base64url (see _check_segments)."""
+    data = segment.encode("ascii").translate(_TO_STANDARD) + b"=" * (-len(segment) % 4)
+    try:
+        return binascii.a2b_base64(data)
+    except binascii.Error:
+        raise UnauthenticatedError(_INVALID) from None
+
+
+def _json_object(data: bytes) -> dict[str, Any]:
+    """A JSON object in strict UTF-8 (J-13), whatever the bytes hold (J-12, F-03)."""
+    try:
+        document = json.loads(data.decode("utf-8"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        raise UnauthenticatedError(_INVALID) from None
+    if not isinstance(document, dict):
+        raise UnauthenticatedError(_INVALID)
+    return document
+
+
+def _check_segments(token: str) -> list[str]:
     """Refuse non-canonical base64url (J-11) and JSON that is not UTF-8 (J-13).
 
     Both are cheap: the last character of each segment, and the first two bytes of
     the header and the payload. A UTF-8 JSON text starts with two ASCII characters
     (whitespace, ``{``, ``"``, ``}``); UTF-16 and UTF-32 put a zero byte in the first
-    two, and a byte order mark starts with a byte of 0xEF or more.
+    two, and a byte order mark starts with a byte of 0xEF or more. Returns the three
+    segments.
     """
     segments = token.split(".")
     if len(segments) != 3:
@@ -348,23 +457,7 @@ def _check_segments(token: str) -> None:
         second = (sextets[1] & 0b1111) << 4 | sextets[2] >> 2
         if not (0 < first < 0x80 and 0 < second < 0x80):
             raise UnauthenticatedError(_INVALID)
-
-
-def _header(token: str, algorithms: tuple[str, ...]) -> tuple[str | None, str]:
-    """The ``kid`` and ``alg`` of a token, read only to choose a key."""
-    try:
-        header = jwt.get_unverified_header(token)
-    except _HOSTILE:
-        raise UnauthenticatedError(_INVALID) from None
-    algorithm = header.get("alg")
-    if not isinstance(algorithm, str) or algorithm not in algorithms:
-        raise UnauthenticatedError(_INVALID)
-    if "kid" not in header:
-        return None, algorithm
-    kid = header["kid"]
-    if not isinstance(kid, str):
-        raise UnauthenticatedError(_INVALID)
-    return kid, algorithm
+    return segments
 
 
 def _check_algorithms(algorithms: tuple[str, ...]) -> None:
@@ -408,14 +501,27 @@ def _prepare_key(key: Any, algorithms: tuple[str, ...]) -> Any:
         prepared = algorithm.prepare_key(key)
     except Exception as exc:
         raise ValueError(f"invalid key for {algorithms[0]}: {type(exc).__name__}") from None
-    if algorithm.check_key_length(prepared):
-        raise ValueError(f"the key is too small for {algorithms[0]} (RFC 7518 minimum bits)")
-    for other in algorithms[1:]:
+    return prepared  # _signers checks it against every configured algorithm
+
+
+def _signers(key: Any, algorithms: tuple[str, ...]) -> dict[str, tuple[Algorithm, Any]]:
+    """Each algorithm with the key as its PyJWT ``prepare_key`` returns it.
+
+    ``jwt.decode`` prepared the key and checked its length on every call; doing it once
+    here is the same check, and a key that fails it fails at configuration rather than
+    on every token (``enforce_minimum_key_length``).
+    """
+    signers: dict[str, tuple[Algorithm, Any]] = {}
+    for name in algorithms:
+        algorithm = _ALGORITHMS[name]
         try:
-            get_default_algorithms()[other].prepare_key(prepared)
+            prepared = algorithm.prepare_key(key)
         except Exception:
-            raise ValueError(f"the key does not fit algorithm {other}") from None
-    return prepared
+            raise ValueError(f"the key does not fit algorithm {name}") from None
+        if algorithm.check_key_length(prepared):
+            raise ValueError(f"the key is too small for {name} (RFC 7518 minimum bits)")
+        signers[name] = (algorithm, prepared)
+    return signers
 
 
 def _hmac_secret(key: Any, algorithms: tuple[str, ...]) -> bytes:
