@@ -7,6 +7,7 @@ then authorize kind and scopes. The adapters only translate to and from ASGI and
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import logging
 import re
@@ -32,6 +33,8 @@ from .verifiers.base import Verifier
 
 __all__ = ["Guard", "Renderer"]
 
+_sha256 = hashlib.sha256  # the cache key, as token_key computes it, without the call
+
 logger = logging.getLogger("bearerguard")
 
 Renderer = Callable[[AuthError, str], tuple[int, list[tuple[str, str]], bytes]]
@@ -42,7 +45,7 @@ _REALM = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
 _EXPIRED = "The access token expired"
 _NO_OWNER = "The access token is not recognised"
 # The spellings of the scheme taken by the cache-hit path; others parse in full.
-_FAST_SCHEMES = ("Bearer ", "bearer ")
+_FAST_SCHEMES = (b"Bearer ", b"bearer ")
 # Errors whose default rendering is kept (exact types: a subclass may render its own).
 _BUILT_IN_ERRORS = frozenset(
     {
@@ -263,19 +266,28 @@ class Guard:
         whole token, the costliest step of a hit) is skipped. Any other spelling, and
         any miss, takes the full path.
         """
+        if authorization is None or not authorization.isascii():  # O(1)
+            return None
+        return self._check_cached_raw(method, path, authorization.encode())
+
+    def _check_cached_raw(
+        self, method: str, path: str, authorization: bytes | None
+    ) -> Principal | None:
+        """:meth:`_check_cached` for the header's raw bytes (ASGI), decoding nothing.
+
+        The key is the SHA-256 of the bytes after ``Bearer ``: equal to a cached key
+        only when they are exactly a cached token's (ASCII) bytes.
+        """
         if authorization is None or not authorization.startswith(_FAST_SCHEMES):
             return None
-        token = authorization[7:]
-        if not token.isascii():  # O(1); a b64token is ASCII (and encodes to UTF-8)
-            return None
-        cached = self._cache.get(token_key(token))
+        cached = self._cache.get(_sha256(authorization[7:]).digest())
         if cached is None:
             return None
         if isinstance(cached, str):
             raise UnauthenticatedError(cached)
         requirement = self._table.match(method, path)
         if not requirement.public:
-            self.authorize(cached, requirement)
+            requirement.authorize(cached)
         return cached
 
     def authenticate(self, authorization: str | None) -> Principal:

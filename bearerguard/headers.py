@@ -14,7 +14,12 @@ from collections.abc import Iterable
 
 from .exceptions import InvalidRequestError, UnauthenticatedError
 
-__all__ = ["MAX_TOKEN_LENGTH", "find_authorization", "parse_authorization"]
+__all__ = [
+    "MAX_TOKEN_LENGTH",
+    "find_authorization",
+    "find_raw_authorization",
+    "parse_authorization",
+]
 
 MAX_TOKEN_LENGTH = 4096
 """Longer tokens are refused (401 ``invalid_token``) before any other parsing."""
@@ -75,20 +80,31 @@ def _parse_slow(value: str) -> str | None:
     return token  # pragma: no cover - the fast path accepts every valid token
 
 
-def find_authorization(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
-    """Find the ``Authorization`` value in raw ``(name, value)`` byte pairs.
+def find_raw_authorization(headers: Iterable[tuple[bytes, bytes]]) -> bytes | None:
+    """Find the raw ``Authorization`` value in ``(name, value)`` byte pairs.
 
     Header names are matched case-insensitively (an ASGI server should lower-case
-    them but need not). The bytes are decoded as latin-1, which cannot fail; bytes
-    outside ASCII then fail the b64token check.
+    them but need not).
 
     Raises:
         InvalidRequestError: the header appears more than once (RFC 9110 section 5.3).
     """
     found: bytes | None = None
     for name, value in headers:
-        if name == b"authorization" or (len(name) == 13 and name.lower() == b"authorization"):
+        if len(name) == 13 and (name == b"authorization" or name.lower() == b"authorization"):
             if found is not None:
                 raise InvalidRequestError(_DUPLICATE)
             found = value
+    return found
+
+
+def find_authorization(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """:func:`find_raw_authorization`, decoded as latin-1.
+
+    Latin-1 cannot fail; bytes outside ASCII then fail the b64token check.
+
+    Raises:
+        InvalidRequestError: the header appears more than once (RFC 9110 section 5.3).
+    """
+    found = find_raw_authorization(headers)
     return None if found is None else found.decode("latin-1")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .exceptions import InsufficientScopeError
@@ -29,6 +29,9 @@ _METHOD = re.compile(r"[A-Z]+")
 # A "." or ".." segment, or a ";" parameter: a path the router and a proxy may read
 # differently (security cases P-05). Such a path is never public.
 _SUSPICIOUS = re.compile(r"(?:^|/)\.{1,2}(?:/|$)|;")
+# Bounds of RuleSet's memo of recent answers.
+_MEMO_SIZE = 1024
+_MEMO_PATH_LENGTH = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,12 @@ class Requirement:
     scopes: tuple[str, ...] = ()
     any_scopes: tuple[str, ...] = ()
     kinds: frozenset[str] = frozenset()
+    # ``scopes`` as a set, made once: a subset test against a set is the cheapest
+    # check of the common case, exactly granted scopes.
+    _scope_set: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_scope_set", frozenset(self.scopes))
 
     @classmethod
     def build(
@@ -75,10 +84,10 @@ class Requirement:
         if self.kinds and principal.kind not in self.kinds:
             raise InsufficientScopeError(_KIND_REFUSED)
         scopes = self.scopes
-        # issuperset (in C) settles the common case of exactly granted scopes.
+        # The subset test (in C) settles exactly granted scopes; has_all, the wildcards.
         if (
             scopes
-            and not principal.scopes.issuperset(scopes)
+            and not self._scope_set <= principal.scopes
             and not has_all(principal.scopes, scopes)
         ):
             raise InsufficientScopeError(required_scopes=scopes)
@@ -185,7 +194,7 @@ class RuleSet:
     the first rule that matches, so a request costs one ``fullmatch``.
     """
 
-    __slots__ = ("_by_method", "_default", "_fallback")
+    __slots__ = ("_by_method", "_default", "_fallback", "_recent")
 
     def __init__(self, rules: Iterable[Rule], public_paths: Iterable[str], default: str) -> None:
         if default not in ("authenticated", "public"):
@@ -201,9 +210,28 @@ class RuleSet:
         methods = {name for listed, _, _ in entries if listed is not None for name in listed}
         self._by_method = {name: _combine(entries, name) for name in methods}
         self._fallback = _combine(entries, None)
+        self._recent: dict[tuple[str, str], Requirement] = {}
 
     def match(self, method: str, path: str) -> Requirement:
-        """The requirement for a request; ``path`` is the one the app's router sees."""
+        """The requirement for a request; ``path`` is the one the app's router sees.
+
+        The answer depends only on ``(method, path)``, so recent answers are kept: a
+        path asked for again costs a dict lookup instead of a regular expression. The
+        memo is bounded in entries and in path length, and is emptied when full, so
+        a flood of distinct paths costs a match each and nothing more.
+        """
+        recent = self._recent
+        known = recent.get((method, path))
+        if known is not None:
+            return known
+        requirement = self._match(method, path)
+        if len(path) <= _MEMO_PATH_LENGTH:
+            if len(recent) >= _MEMO_SIZE:
+                recent.clear()
+            recent[(method, path)] = requirement
+        return requirement
+
+    def _match(self, method: str, path: str) -> Requirement:
         table = self._by_method.get(method)
         if table is None:
             # Werkzeug upper-cases REQUEST_METHOD before routing, so Flask runs the POST

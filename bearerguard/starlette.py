@@ -32,7 +32,7 @@ from ._asgi import (
 )
 from .exceptions import AuthError
 from .guard import Guard
-from .headers import find_authorization
+from .headers import find_raw_authorization
 from .principal import Principal
 from .rules import Requirement
 
@@ -123,12 +123,16 @@ class BearerGuardMiddleware:
             if method == "OPTIONS" and is_preflight(headers):
                 principal = None
             else:
-                path, authorization = route_path(scope), find_authorization(headers)
-                # A cache hit is decided without creating a coroutine (acheck's first
-                # step); only a miss awaits the rest.
-                principal = guard._check_cached(method, path, authorization)
+                # Servers send root_path "" unless the app is mounted under a prefix.
+                path = route_path(scope) if scope.get("root_path") else scope["path"]
+                raw = find_raw_authorization(headers)
+                # A cache hit is decided from the raw bytes without creating a
+                # coroutine; only a miss decodes the header and awaits the rest.
+                principal = guard._check_cached_raw(method, path, raw)
                 if principal is None:
-                    principal = await guard._acheck_full(method, path, authorization)
+                    principal = await guard._acheck_full(
+                        method, path, None if raw is None else raw.decode("latin-1")
+                    )
         except AuthError as error:
             await send_denial(scope, send, guard, error)
             return

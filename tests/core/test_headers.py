@@ -9,7 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bearerguard.exceptions import AuthError, InvalidRequestError, UnauthenticatedError
-from bearerguard.headers import MAX_TOKEN_LENGTH, find_authorization, parse_authorization
+from bearerguard.headers import (
+    MAX_TOKEN_LENGTH,
+    find_authorization,
+    find_raw_authorization,
+    parse_authorization,
+)
 
 # RFC 6750 section 2.1, written out independently of the module under test.
 B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*\Z")
@@ -202,6 +207,8 @@ def test_H10_duplicate_authorization_in_asgi_headers_is_400(
     with pytest.raises(InvalidRequestError) as caught:
         find_authorization(headers)
     assert caught.value.status_code == 400
+    with pytest.raises(InvalidRequestError):
+        find_raw_authorization(headers)
 
 
 @pytest.mark.parametrize(
@@ -216,6 +223,7 @@ def test_H10_duplicate_authorization_in_asgi_headers_is_400(
 def test_H14_header_name_case_is_ignored(name: bytes) -> None:
     headers = [(b"host", b"example.test"), (name, b"Bearer abc"), (b"accept", b"*/*")]
     assert find_authorization(headers) == "Bearer abc"
+    assert find_raw_authorization(headers) == b"Bearer abc"
     assert parse_authorization(find_authorization(headers)) == "abc"
 
 

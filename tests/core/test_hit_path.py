@@ -93,6 +93,47 @@ def test_a_warm_cache_answers_as_a_cold_one(path: str, authorization: str | None
     assert _answer(warm, path, authorization) == _answer(cold, path, authorization)
 
 
+RAW_HEADERS = [
+    pytest.param(f"Bearer {GOOD}".encode(), id="canonical"),
+    pytest.param(f"bearer {GOOD}".encode(), id="lower-case-scheme"),
+    pytest.param(f"BEARER {GOOD}".encode(), id="upper-case-scheme"),
+    pytest.param(f"Bearer  {GOOD}".encode(), id="two-spaces"),
+    pytest.param(f"Bearer {GOOD} ".encode(), id="trailing-space"),
+    pytest.param(f"Bearer {GOOD}\n".encode(), id="trailing-newline"),
+    pytest.param(f"Bearer {GOOD}\x00".encode(), id="trailing-nul"),
+    pytest.param(f"Bearer {GOOD}".encode() + b"\xff", id="latin1-tail"),
+    pytest.param(f"Bearer {GOOD}é".encode(), id="utf8-tail"),
+    pytest.param(b"\xffBearer " + GOOD.encode(), id="byte-before-scheme"),
+    pytest.param(f"Bearer {LACKING}".encode(), id="cached-but-lacking-scope"),
+    pytest.param(b"Bearer tok_bad_1", id="cached-refusal"),
+    pytest.param(b"Bearer ", id="scheme-and-space"),
+    pytest.param(b"", id="empty"),
+]
+
+
+@pytest.mark.parametrize("path", [PATH, "/health", "/elsewhere"])
+@pytest.mark.parametrize("raw", RAW_HEADERS)
+def test_the_raw_bytes_hit_path_answers_as_the_full_path(path: str, raw: bytes) -> None:
+    """ASGI hands the header over as bytes: hashed as they are, never decoded on a hit."""
+    cold = _guard()
+    warm = _guard()
+    for token in (GOOD, LACKING, "tok_bad_1"):
+        _answer(warm, PATH, f"Bearer {token}")
+    taken = True
+    try:
+        hit = warm._check_cached_raw("GET", path, raw)
+    except AuthError as error:
+        answer: Any = (type(error).__name__, error.status_code, error.description)
+    else:
+        taken = hit is not None
+        # Not taken by the hit path: the middleware then decides in full.
+        answer = hit.subject if hit is not None else _answer(warm, path, raw.decode("latin-1"))
+    assert answer == _answer(cold, path, raw.decode("latin-1"))
+    cached = {token.encode() for token in (GOOD, LACKING, "tok_bad_1")}
+    fast_spelling = raw[:7] in (b"Bearer ", b"bearer ") and raw[7:] in cached
+    assert taken == fast_spelling, "the hit path must take exactly its two spellings"
+
+
 class _Table:
     """A verifier over a mutable table, so a token can be revoked between requests."""
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bearerguard import Guard, Requirement, Rule, StaticTokenVerifier
 from bearerguard.rules import RuleSet
@@ -394,3 +396,46 @@ def test_many_rules_still_match_the_first() -> None:
 def test_requirements_compare_by_value() -> None:
     assert Requirement.build(["a"], kinds=["client"]) == Requirement.build("a", kinds="client")
     assert Requirement.build(["a"]) != Requirement.build(any_scopes=["a"])
+
+
+def test_recent_answers_are_remembered_within_bounds() -> None:
+    from bearerguard import rules as rules_module
+
+    table = RuleSet(
+        [Rule("GET", "/api/payment/{payment_id}", scopes=["payments.get"])],
+        ["/health"],
+        "authenticated",
+    )
+    first = table.match("GET", "/api/payment/p1")
+    assert table.match("GET", "/api/payment/p1") is first
+    # The method is part of the key: POST falls to the default, not to GET's answer.
+    assert table.match("POST", "/api/payment/p1") == Requirement()
+    for index in range(rules_module._MEMO_SIZE * 3):
+        table.match("GET", f"/api/payment/p{index}")
+        assert len(table._recent) <= rules_module._MEMO_SIZE
+    long_path = "/api/payment/" + "p" * rules_module._MEMO_PATH_LENGTH
+    assert table.match("GET", long_path) == first
+    assert ("GET", long_path) not in table._recent
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    method=st.sampled_from(["GET", "HEAD", "POST", "post", "DELETE"]),
+    path=st.lists(
+        st.sampled_from(["/", "api", "payment", "p1", "..", ".", ";x", "health", "\n"]),
+        max_size=6,
+    ).map("/".join),
+)
+def test_a_remembered_answer_is_the_answer_the_table_gives_afresh(method: str, path: str) -> None:
+    table = RuleSet(
+        [
+            Rule("GET", "/api/payment/{payment_id}", scopes=["payments.get"]),
+            Rule("POST", "/api/payment/{payment_id:path}", scopes=["payments.create"]),
+            Rule("*", "/api/public", public=True),
+        ],
+        ["/health"],
+        "public",
+    )
+    fresh = table._match(method, path)
+    assert table.match(method, path) == fresh
+    assert table.match(method, path) == fresh  # now from the memo
