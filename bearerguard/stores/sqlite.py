@@ -6,8 +6,9 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -127,7 +128,7 @@ class SQLiteTokenStore:
         )
         try:
             connection.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-            connection.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(connection.execute, self.timeout)
             connection.execute("PRAGMA synchronous = NORMAL")
         except BaseException:
             connection.close()
@@ -260,3 +261,29 @@ class SQLiteTokenStore:
             with contextlib.suppress(sqlite3.Error):
                 held.connection.close()
         self._local = threading.local()
+
+
+# SQLITE_BUSY and SQLITE_LOCKED (sqlite3.h), the answers worth waiting out.
+_BUSY_CODES = (5, 6)
+
+
+def _enable_wal(execute: Callable[[str], object], timeout: float) -> None:
+    """Switch the file to WAL, waiting up to ``timeout`` seconds for other processes.
+
+    The switch needs the file to itself, and SQLite may answer "database is locked"
+    at once, without its busy handler, while another process opens or switches the
+    same new file: so wait and retry here. Once a file is in WAL, the pragma is a
+    no-op that takes no lock.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        try:
+            execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            busy = getattr(exc, "sqlite_errorcode", None) in _BUSY_CODES
+            if not busy or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)

@@ -230,3 +230,46 @@ def test_two_processes_issue_and_verify_on_one_file(tmp_path: Path) -> None:
     assert len(manager.list()) == 50
     manager.rotate(manager.list()[0].id, grace=timedelta(0))
     manager.close()
+
+
+def _locked() -> sqlite3.OperationalError:
+    error = sqlite3.OperationalError("database is locked")
+    error.sqlite_errorcode = 5  # type: ignore[attr-defined]  # SQLITE_BUSY, as SQLite sets it
+    return error
+
+
+def test_switching_to_wal_waits_out_a_lock_another_process_holds() -> None:
+    from bearerguard.stores.sqlite import _enable_wal
+
+    answers: list[sqlite3.OperationalError | None] = [_locked(), _locked(), None]
+    statements: list[str] = []
+
+    def execute(statement: str) -> None:
+        statements.append(statement)
+        answer = answers.pop(0)
+        if answer is not None:
+            raise answer
+
+    _enable_wal(execute, timeout=5.0)
+    assert statements == ["PRAGMA journal_mode = WAL"] * 3
+
+
+def test_switching_to_wal_gives_up_at_the_timeout_and_never_retries_other_errors() -> None:
+    from bearerguard.stores.sqlite import _enable_wal
+
+    calls = 0
+
+    def always_locked(statement: str) -> None:
+        nonlocal calls
+        calls += 1
+        raise _locked()
+
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        _enable_wal(always_locked, timeout=0.05)
+    assert 1 < calls < 50
+
+    def broken(statement: str) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    with pytest.raises(sqlite3.OperationalError, match="disk"):
+        _enable_wal(broken, timeout=5.0)
