@@ -216,6 +216,10 @@ class Guard:
         principal = self._check_cached(method, path, authorization)
         if principal is not None:
             return principal
+        return self._check_full(method, path, authorization)
+
+    def _check_full(self, method: str, path: str, authorization: str | None) -> Principal | None:
+        """:meth:`check` once :meth:`_check_cached` found nothing."""
         requirement = self._table.match(method, path)
         token = parse_authorization(authorization)
         if token is None:

@@ -72,9 +72,14 @@ class BearerGuardMiddleware:
             ):
                 principal = None
             else:
-                principal = guard.check(
-                    method, _router_path(environ), environ.get("HTTP_AUTHORIZATION")
-                )
+                path = _router_path(environ)
+                value: str | None = environ.get("HTTP_AUTHORIZATION")
+                # PEP 3333 carries header bytes as latin-1 text: ASCII text encodes back
+                # to the very bytes, which the cache-hit path hashes as ASGI's raw ones.
+                raw = value.encode() if value is not None and value.isascii() else None
+                principal = guard._check_cached_raw(method, path, raw)
+                if principal is None:
+                    principal = guard._check_full(method, path, value)
         except AuthError as error:
             status, headers, body = wsgi_denial(guard, error, method)
             start_response(status, headers)
