@@ -19,7 +19,7 @@ from typing import Any
 
 from bearerguard._asgi import route_path
 from bearerguard.cache import token_key
-from bearerguard.headers import find_authorization, parse_authorization
+from bearerguard.headers import find_authorization, find_raw_authorization, parse_authorization
 from bearerguard.starlette import PrincipalCredentials, PrincipalUser
 from bearerguard.werkzeug import BearerGuardMiddleware as WSGIBearerGuardMiddleware
 
@@ -82,8 +82,13 @@ def steps() -> list[tuple[str, float]]:
     results = [
         ("scope.copy() (the harness, in every row)", best_ns(scope.copy)),
         ("find_authorization(headers)", best_ns(lambda: find_authorization(headers))),
+        ("find_raw_authorization(headers) (the ASGI hit path)",
+         best_ns(lambda: find_raw_authorization(headers))),
         ("route_path(scope)", best_ns(lambda: route_path(scope))),
-        ("RuleSet.match (guard.requirement)", best_ns(lambda: guard.requirement("GET", path))),
+        ("RuleSet.match (guard.requirement), a path asked before",
+         best_ns(lambda: guard.requirement("GET", path))),
+        ("RuleSet._match, a path not seen before (the rules' regex)",
+         best_ns(lambda: guard._table._match("GET", path))),
         ("parse_authorization(value)", best_ns(lambda: parse_authorization(authorization))),
         (f"token_key(token) ({len(token)} chars)", best_ns(lambda: token_key(token))),
         ("VerificationCache.get(key) (hit)", best_ns(lambda: guard._cache.get(key))),
