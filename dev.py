@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -55,6 +56,8 @@ def test(*extra: str) -> None:
 def bench(*extra: str) -> None:
     """The benchmark of docs/benchmarks.md (``--quick`` for a one-minute smoke run)."""
     run(PYTHON, "-m", "pip", "install", "--quiet", "-e", ".", "--group", "bench")
+    if shutil.which("wrk") is None:
+        print("note: wrk is not installed; the loopback figure falls back to a Python client")
     run(PYTHON, "-m", "benchmarks.run", *extra)
 
 
