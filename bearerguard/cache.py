@@ -156,8 +156,10 @@ class VerificationCache:
                 ttl_deadline = self._timer() + self._ttl
                 self._positive[key] = (principal, deadline, record_use)
                 self._hits[key] = (principal, deadline, ttl_deadline, record_use)
-            self._refusals.pop(key, None)
-            self._negative.pop(key, None)
+            # A key missing from the refusals' mirror is not in their TTLCache either.
+            if key in self._refusals:
+                del self._refusals[key]
+                self._negative.pop(key, None)
 
     def put_refusal(self, key: bytes, description: str) -> None:
         """Remember that a token was refused (``invalid_token``) for a short while."""

@@ -36,6 +36,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
+from types import MappingProxyType
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
@@ -306,7 +307,9 @@ class JWTVerifier:
             client_id=client_id,
             token_id=token_id,
             expires_at=expires_at,
-            claims=claims,
+            # A read-only view of the dict json.loads just made, which nothing else
+            # holds: Principal copies any other mapping.
+            claims=MappingProxyType(claims) if type(claims) is dict else claims,
         )
 
     def _check_times(self, claims: Mapping[str, Any]) -> float:
