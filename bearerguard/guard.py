@@ -89,6 +89,17 @@ class _Outcome:
         return _fresh(self.error)
 
 
+def _reuse(key: bytes | None, token: str, authorization: str | None) -> bytes:
+    """The cache-hit path's key when it is the token's, else the token's own.
+
+    The hit path hashed everything after ``Bearer ``; that is the parsed token
+    exactly when the two have the same length (parsing only strips around it).
+    """
+    if key is not None and authorization is not None and len(token) + 7 == len(authorization):
+        return key
+    return token_key(token)
+
+
 def _fresh(error: AuthError | None) -> Principal:
     """Raise a new copy of a shared error (one exception object, one raiser)."""
     if isinstance(error, ServiceUnavailableError):
@@ -213,42 +224,44 @@ class Guard:
         Raises:
             AuthError: the request is refused; render it with :meth:`render`.
         """
-        principal = self._check_cached(method, path, authorization)
-        if principal is not None:
-            return principal
-        return self._check_full(method, path, authorization)
+        found = self._check_cached(method, path, authorization)
+        if found is None or isinstance(found, bytes):
+            return self._check_full(method, path, authorization, found)
+        return found
 
-    def _check_full(self, method: str, path: str, authorization: str | None) -> Principal | None:
-        """:meth:`check` once :meth:`_check_cached` found nothing."""
+    def _check_full(
+        self, method: str, path: str, authorization: str | None, key: bytes | None = None
+    ) -> Principal | None:
+        """:meth:`check` once :meth:`_check_cached` found nothing (``key``: its key)."""
         requirement = self._table.match(method, path)
         token = parse_authorization(authorization)
         if token is None:
             if requirement.public:
                 return None
             raise MissingCredentialsError()
-        principal = self._verify(token)
+        principal = self._verify(token, _reuse(key, token, authorization))
         if not requirement.public:
             self.authorize(principal, requirement)
         return principal
 
     async def acheck(self, method: str, path: str, authorization: str | None) -> Principal | None:
         """Async twin of :meth:`check`: a cache hit never leaves the event loop."""
-        principal = self._check_cached(method, path, authorization)
-        if principal is not None:
-            return principal
-        return await self._acheck_full(method, path, authorization)
+        found = self._check_cached(method, path, authorization)
+        if found is None or isinstance(found, bytes):
+            return await self._acheck_full(method, path, authorization, found)
+        return found
 
     async def _acheck_full(
-        self, method: str, path: str, authorization: str | None
+        self, method: str, path: str, authorization: str | None, key: bytes | None = None
     ) -> Principal | None:
-        """:meth:`acheck` once :meth:`_check_cached` found nothing."""
+        """:meth:`acheck` once :meth:`_check_cached` found nothing (``key``: its key)."""
         requirement = self._table.match(method, path)
         token = parse_authorization(authorization)
         if token is None:
             if requirement.public:
                 return None
             raise MissingCredentialsError()
-        key = token_key(token)
+        key = _reuse(key, token, authorization)
         cached = self._cache.get(key)
         principal: Principal
         if cached is None:
@@ -261,14 +274,21 @@ class Guard:
             self.authorize(principal, requirement)
         return principal
 
-    def _check_cached(self, method: str, path: str, authorization: str | None) -> Principal | None:
-        """The decision for a token already in the cache; None: decide in full.
+    def _check_cached(
+        self, method: str, path: str, authorization: str | None
+    ) -> Principal | bytes | None:
+        """The decision for a token already in the cache, else decide in full.
 
         Only tokens that parsed are ever cached (as principals or refusals), and
         ``Bearer <token>`` with one space parses to exactly ``<token>``, so on a hit
         parsing again could not change the outcome: the b64token scan (a regex over the
         whole token, the costliest step of a hit) is skipped. Any other spelling, and
         any miss, takes the full path.
+
+        Returns:
+            The principal on a hit. On a miss, the key just computed, which the full
+            path reuses when the token turns out to be all that follows ``Bearer ``;
+            None for a header this path does not take.
         """
         if authorization is None or not authorization.isascii():  # O(1)
             return None
@@ -276,7 +296,7 @@ class Guard:
 
     def _check_cached_raw(
         self, method: str, path: str, authorization: bytes | None
-    ) -> Principal | None:
+    ) -> Principal | bytes | None:
         """:meth:`_check_cached` for the header's raw bytes (ASGI), decoding nothing.
 
         The key is the SHA-256 of the bytes after ``Bearer ``: equal to a cached key
@@ -284,9 +304,10 @@ class Guard:
         """
         if authorization is None or not authorization.startswith(_FAST_SCHEMES):
             return None
-        cached = self._cache.get(_sha256(authorization[7:]).digest())
+        key = _sha256(authorization[7:]).digest()
+        cached = self._cache.get(key)
         if cached is None:
-            return None
+            return key
         if isinstance(cached, str):
             raise UnauthenticatedError(cached)
         requirement = self._table.match(method, path)
@@ -370,8 +391,9 @@ class Guard:
 
     # -- verification -----------------------------------------------------------------
 
-    def _verify(self, token: str) -> Principal:
-        key = token_key(token)
+    def _verify(self, token: str, key: bytes | None = None) -> Principal:
+        if key is None:
+            key = token_key(token)
         cached = self._cache.get(key)
         if cached is None:
             return self._verify_once(self._owner(token), token, key)

@@ -128,11 +128,13 @@ class BearerGuardMiddleware:
                 raw = find_raw_authorization(headers)
                 # A cache hit is decided from the raw bytes without creating a
                 # coroutine; only a miss decodes the header and awaits the rest.
-                principal = guard._check_cached_raw(method, path, raw)
-                if principal is None:
+                found = guard._check_cached_raw(method, path, raw)
+                if found is None or isinstance(found, bytes):
                     principal = await guard._acheck_full(
-                        method, path, None if raw is None else raw.decode("latin-1")
+                        method, path, None if raw is None else raw.decode("latin-1"), found
                     )
+                else:
+                    principal = found
         except AuthError as error:
             await send_denial(scope, send, guard, error)
             return

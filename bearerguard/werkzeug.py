@@ -77,9 +77,11 @@ class BearerGuardMiddleware:
                 # PEP 3333 carries header bytes as latin-1 text: ASCII text encodes back
                 # to the very bytes, which the cache-hit path hashes as ASGI's raw ones.
                 raw = value.encode() if value is not None and value.isascii() else None
-                principal = guard._check_cached_raw(method, path, raw)
-                if principal is None:
-                    principal = guard._check_full(method, path, value)
+                found = guard._check_cached_raw(method, path, raw)
+                if found is None or isinstance(found, bytes):
+                    principal = guard._check_full(method, path, value, found)
+                else:
+                    principal = found
         except AuthError as error:
             status, headers, body = wsgi_denial(guard, error, method)
             start_response(status, headers)

@@ -125,13 +125,45 @@ def test_the_raw_bytes_hit_path_answers_as_the_full_path(path: str, raw: bytes) 
     except AuthError as error:
         answer: Any = (type(error).__name__, error.status_code, error.description)
     else:
-        taken = hit is not None
-        # Not taken by the hit path: the middleware then decides in full.
-        answer = hit.subject if hit is not None else _answer(warm, path, raw.decode("latin-1"))
+        taken = isinstance(hit, Principal)
+        # Not taken by the hit path (None, or the key of a miss): decided in full.
+        answer = (
+            hit.subject
+            if isinstance(hit, Principal)
+            else _answer(warm, path, raw.decode("latin-1"))
+        )
     assert answer == _answer(cold, path, raw.decode("latin-1"))
     cached = {token.encode() for token in (GOOD, LACKING, "tok_bad_1")}
     fast_spelling = raw[:7] in (b"Bearer ", b"bearer ") and raw[7:] in cached
     assert taken == fast_spelling, "the hit path must take exactly its two spellings"
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        pytest.param(f"Bearer {GOOD}", id="canonical"),
+        pytest.param(f"bearer {GOOD}", id="lower-case-scheme"),
+        pytest.param(f"Bearer  {GOOD}", id="two-spaces"),
+        pytest.param(f"Bearer {GOOD} ", id="trailing-space"),
+        pytest.param(f"Bearer {GOOD}\t", id="trailing-tab"),
+        pytest.param(f"BEARER {GOOD}", id="upper-case-scheme"),
+    ],
+)
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["check", "acheck"])
+def test_a_miss_caches_the_token_under_its_own_key_whatever_the_spelling(
+    authorization: str, asynchronous: bool
+) -> None:
+    """The hit path's key is reused on a miss only when it is the token's own key."""
+    import asyncio
+
+    guard = _guard()
+    if asynchronous:
+        principal = asyncio.run(guard.acheck("GET", PATH, authorization))
+    else:
+        principal = guard.check("GET", PATH, authorization)
+    assert principal is not None
+    assert principal.scopes == {"payments.get"}
+    assert set(guard._cache._hits) == {token_key(GOOD)}
 
 
 class _Table:
