@@ -1,18 +1,24 @@
 """Where bearerguard's hot paths spend their time: ``python -m benchmarks.hotpaths``.
 
-Two views. ``--profile`` runs cProfile over many requests of one path (ASGI cache hit,
-WSGI cache hit, FastAPI ``require_scopes``, JWT cache miss) and prints the functions
-by own time. The default view times each step of the ASGI and WSGI cache-hit paths on
-its own (best of several repeats, in ns), so a proposal can be weighed before it is
-made: the steps add up to roughly the middleware's cost.
+Three views. ``--profile`` runs cProfile over many requests of one path (ASGI cache
+hit, WSGI cache hit, FastAPI ``require_scopes``, JWT cache miss) and prints the
+functions by own time. The default view times each step of the ASGI and WSGI cache-hit
+paths on its own (best of several repeats, in ns), so a proposal can be weighed before
+it is made: the steps add up to roughly the middleware's cost. ``--in-app jwt|static``
+times the same steps inside a real Starlette request, where they cost more (the
+benchmark's own ``docs/benchmarks.md`` section "An ASGI cache hit, step by step").
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
+import hashlib
 import io
 import pstats
+import random
+import statistics
 import time
 from collections.abc import Callable
 from typing import Any
@@ -112,6 +118,82 @@ def steps() -> list[tuple[str, float]]:
     return results
 
 
+def in_app(
+    token_kind: str, fixtures: Any = None, rounds: int = 40, batch: int = 2000
+) -> list[tuple[str, float]]:
+    """Each step of a cache hit inside a real Starlette request, in µs added to the app.
+
+    A step timed alone in a loop runs with warm CPU caches; inside a request the
+    app's own code has evicted it, and it costs more. Here each step runs in a stub
+    pure-ASGI layer in front of the bare benchmark app (the layer also sets the three
+    scope keys bearerguard sets), interleaved in shuffled rounds with the bare app and
+    the real middleware; the figure is the median difference to the bare app.
+    """
+    fixtures = fixtures or fixtures_module.create()
+    registry = load_all()
+    token = fixtures.jwt_ok if token_kind == "jwt" else fixtures.static_ok
+    authorization = f"Bearer {token}"
+    scope = inprocess.asgi_scope(authorization)
+    real = registry["starlette/bearerguard-jwt-hit"].build(fixtures)
+    middleware = real.build_middleware_stack()
+    while type(middleware).__name__ != "BearerGuardMiddleware":
+        middleware = middleware.app
+    guard = middleware.guard
+    principal = guard.check("GET", inprocess.PATH, authorization)
+    if principal is None:
+        raise RuntimeError("the token should verify")
+    raw = authorization.encode()
+    key = token_key(token)
+    requirement = guard.requirement("GET", inprocess.PATH)
+
+    def stub(step: Callable[[Any], Any]) -> Any:
+        app = registry["starlette/bare"].build(fixtures)
+
+        class Layer:
+            def __init__(self, app: Any) -> None:
+                self.app = app
+
+            async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+                step(scope)
+                scope["bearerguard.principal"] = principal
+                scope["user"] = PrincipalUser(principal)
+                scope["auth"] = PrincipalCredentials(principal)
+                await self.app(scope, receive, send)
+
+        app.add_middleware(Layer)
+        return app
+
+    apps = {
+        "bare app": registry["starlette/bare"].build(fixtures),
+        "layer + the three scope keys": stub(lambda scope: None),
+        "+ find_raw_authorization": stub(lambda scope: find_raw_authorization(scope["headers"])),
+        "+ SHA-256 of the token": stub(lambda scope: hashlib.sha256(raw[7:]).digest()),
+        "+ VerificationCache.get (hit)": stub(lambda scope: guard._cache.get(key)),
+        "+ RuleSet.match (memo)": stub(lambda scope: guard.requirement("GET", scope["path"])),
+        "+ Requirement.authorize": stub(lambda scope: requirement.authorize(principal)),
+        "+ the whole hit decision": stub(
+            lambda scope: guard._check_cached_raw(
+                "GET", scope["path"], find_raw_authorization(scope["headers"])
+            )
+        ),
+        "BearerGuardMiddleware": real,
+    }
+    for app in apps.values():
+        inprocess.direct_batch(app, scope, 200)
+    samples: dict[str, list[float]] = {name: [] for name in apps}
+    gc.disable()
+    try:
+        for _ in range(rounds):
+            names = list(apps)
+            random.shuffle(names)
+            for name in names:
+                samples[name].append(inprocess.direct_batch(apps[name], scope, batch) / batch)
+    finally:
+        gc.enable()
+    bare = statistics.median(samples["bare app"])
+    return [(name, (statistics.median(times) - bare) / 1000) for name, times in samples.items()]
+
+
 def profile(name: str, requests: int) -> str:
     fixtures = fixtures_module.create()
     variant = load_all()[name]
@@ -139,7 +221,18 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.hotpaths", description=__doc__)
     parser.add_argument("--profile", nargs="*", metavar="VARIANT", help=f"default: {PROFILED}")
     parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument(
+        "--in-app",
+        choices=("jwt", "static"),
+        help="time each step inside a real Starlette request instead",
+    )
     args = parser.parse_args(argv)
+    if args.in_app:
+        print(f"| step inside a Starlette request ({args.in_app} token) | µs added to the app |")
+        print("|---|---|")
+        for label, added in in_app(args.in_app):
+            print(f"| {label} | {added:+.2f} |")
+        return
     if args.profile is not None:
         for name in args.profile or PROFILED:
             print(f"==== {name} ====")
