@@ -379,8 +379,8 @@ HOT_PATH = [
     "",
     'What was kept, though it costs time (the section "An ASGI cache hit, step by '
     'step" above measures each step inside a request: there, the stub layer with the '
-    "three scope keys and the SHA-256 of the token already add about as much as the "
-    "1.5 µs target):",
+    "three scope keys and the SHA-256 of the token already take most of the 1.5 µs "
+    "target, before any lookup):",
     "",
     "- **SHA-256 keys.** Keys are hashes, never tokens: a heap dump or a cache "
     "inspection shows no credential, and `TokenManager` drops a revoked token's entry "
