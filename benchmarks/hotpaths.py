@@ -45,6 +45,14 @@ def best_ns(func: Callable[[], Any], number: int = 20_000, repeat: int = 7) -> f
     return best
 
 
+def _bearerguard_layer(app: Any) -> Any:
+    """The BearerGuardMiddleware inside a Starlette app's middleware stack."""
+    middleware = app.build_middleware_stack()
+    while type(middleware).__name__ != "BearerGuardMiddleware":
+        middleware = middleware.app
+    return middleware
+
+
 def drive(coro: Any) -> Any:
     try:
         coro.send(None)
@@ -58,9 +66,7 @@ def steps() -> list[tuple[str, float]]:
     fixtures = fixtures_module.create()
     registry = load_all()
     app = registry["starlette/bearerguard-jwt-hit"].build(fixtures)
-    middleware = app.build_middleware_stack()
-    while type(middleware).__name__ != "BearerGuardMiddleware":
-        middleware = middleware.app
+    middleware = _bearerguard_layer(app)
     guard = middleware.guard
     authorization = f"Bearer {fixtures.jwt_ok}"
     scope = inprocess.asgi_scope(authorization)
@@ -135,10 +141,7 @@ def in_app(
     authorization = f"Bearer {token}"
     scope = inprocess.asgi_scope(authorization)
     real = registry["starlette/bearerguard-jwt-hit"].build(fixtures)
-    middleware = real.build_middleware_stack()
-    while type(middleware).__name__ != "BearerGuardMiddleware":
-        middleware = middleware.app
-    guard = middleware.guard
+    guard = _bearerguard_layer(real).guard
     principal = guard.check("GET", inprocess.PATH, authorization)
     if principal is None:
         raise RuntimeError("the token should verify")
