@@ -54,10 +54,20 @@ def test(*extra: str) -> None:
 
 
 def bench(*extra: str) -> None:
-    """The benchmark of docs/benchmarks.md (``--quick`` for a one-minute smoke run)."""
+    """The benchmark of docs/benchmarks.md (``--quick`` for a one-minute smoke run).
+
+    ``--instructions`` counts instructions per request under valgrind's callgrind,
+    which is installed here when missing and we may (root with apt-get).
+    """
     run(PYTHON, "-m", "pip", "install", "--quiet", "-e", ".", "--group", "bench")
     if shutil.which("wrk") is None:
         print("note: wrk is not installed; the loopback figure falls back to a Python client")
+    if shutil.which("valgrind") is None:
+        if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
+            run("apt-get", "install", "-y", "valgrind")
+        else:
+            print("note: valgrind is not installed; the instructions figure needs it")
+            print("      (Debian/Ubuntu: sudo apt-get install -y valgrind)")
     run(PYTHON, "-m", "benchmarks.run", *extra)
 
 

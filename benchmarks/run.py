@@ -22,7 +22,7 @@ if __package__ in (None, ""):  # run as a file: python benchmarks/run.py
     __package__ = "benchmarks"
 
 from benchmarks import fixtures as fixtures_module
-from benchmarks import inprocess, loopback
+from benchmarks import inprocess, instructions, loopback
 from benchmarks.registry import EXTRAS, TARGETS, Variant
 from benchmarks.report import Results, render, wrk_version
 from benchmarks.variants import SKIPPED, load_all
@@ -45,6 +45,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--write", action="store_true", help="write the doc after --quick")
     parser.add_argument("--no-write", action="store_true", help="never write the doc")
     parser.add_argument("--output", type=Path, default=DOC, help="where the doc goes")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions per request under valgrind's callgrind instead",
+    )
     return parser.parse_args(argv)
 
 
@@ -167,6 +172,9 @@ def _importable(name: str) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    if args.instructions:
+        flags = ["--quick"] if args.quick else []
+        return instructions.main(flags + [f"--only={text}" for text in args.only])
     settings = dict(QUICK if args.quick else FULL)
     if args.rounds:
         settings["rounds"] = args.rounds
