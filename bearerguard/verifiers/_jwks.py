@@ -16,19 +16,16 @@ import json
 import logging
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable
-from typing import Any
 
 import jwt
 from jwt.algorithms import get_default_algorithms
 
 from ..exceptions import ServiceUnavailableError, UnauthenticatedError
+from ._fetch import fetch_url
 
 logger = logging.getLogger("bearerguard")
 
-MAX_JWKS_BYTES = 1 << 20
 _UNKNOWN_KID = "The access token's signing key is unknown"
 _UNAVAILABLE = "The signing keys are unavailable"
 _KTY_ALGORITHMS = {
@@ -40,36 +37,6 @@ _EC_CURVES = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521", "ES256K": "s
 
 Fetcher = Callable[[str, float], bytes]
 KeyMap = dict[tuple[str | None, str], jwt.PyJWK]
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None  # a redirect becomes an HTTPError: keys come from the configured URL only
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect())
-
-
-def fetch_url(url: str, timeout: float) -> bytes:
-    """GET a JWKS document with a timeout and a size cap, following no redirect.
-
-    ``timeout`` bounds each socket operation and the whole body read, so a server
-    that dribbles bytes cannot hold a worker thread for long.
-    """
-    deadline = time.monotonic() + timeout
-    # The scheme is checked when the verifier is configured: https, or http to loopback.
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310
-    chunks: list[bytes] = []
-    size = 0
-    with _OPENER.open(request, timeout=timeout) as response:
-        while chunk := response.read1(65536):
-            size += len(chunk)
-            if size > MAX_JWKS_BYTES:
-                raise ValueError("JWKS document too large")
-            if time.monotonic() > deadline:
-                raise TimeoutError("JWKS fetch took too long")
-            chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def parse_jwks(body: bytes, algorithms: Iterable[str]) -> KeyMap:

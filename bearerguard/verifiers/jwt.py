@@ -47,7 +47,8 @@ from jwt.algorithms import Algorithm, get_default_algorithms
 
 from ..exceptions import UnauthenticatedError
 from ..principal import Principal
-from ._jwks import Fetcher, JWKSCache, fetch_url
+from ._fetch import fetch_url
+from ._jwks import Fetcher, JWKSCache
 
 __all__ = ["JWTVerifier"]
 

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from bearerguard import Guard, JWTVerifier
 from bearerguard.exceptions import AuthError, ServiceUnavailableError, UnauthenticatedError
-from bearerguard.verifiers import _jwks
+from bearerguard.verifiers import _fetch
 
 INTERVAL = 300.0
 COOLDOWN = 10.0
@@ -39,7 +39,7 @@ class FetchSpy:
         with self._lock:
             self.urls.append(url)
             self.threads.append(threading.get_ident())
-        return _jwks.fetch_url(url, timeout)
+        return _fetch.fetch_url(url, timeout)
 
 
 @pytest.fixture
@@ -668,7 +668,7 @@ def test_scheduled_refresh_in_flight_does_not_hold_up_other_requests(
 
 def test_K06_oversized_body_refused(keys: Any, jwks_server: Any, jwks_verifier: Any) -> None:
     jwks_server.publish(keys.jwk("RS256", "k1"), *[{"kty": "RSA", "pad": "x" * 4096}] * 300)
-    assert len(jwks_server.body) > _jwks.MAX_JWKS_BYTES
+    assert len(jwks_server.body) > _fetch.MAX_BYTES
     with pytest.raises(ServiceUnavailableError):
         jwks_verifier().verify(kid_token(keys, "k1"))
 

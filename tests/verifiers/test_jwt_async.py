@@ -13,7 +13,7 @@ import pytest
 
 from bearerguard import Guard, JWTVerifier
 from bearerguard.exceptions import AuthError, ServiceUnavailableError, UnauthenticatedError
-from bearerguard.verifiers import _jwks
+from bearerguard.verifiers import _fetch
 
 pytestmark = pytest.mark.anyio
 
@@ -48,7 +48,7 @@ def jwks_verifier(
 ) -> Any:
     def fetcher(url: str, timeout: float) -> bytes:
         fetch_threads.append(threading.get_ident())
-        return _jwks.fetch_url(url, timeout)
+        return _fetch.fetch_url(url, timeout)
 
     def make(**options: Any) -> JWTVerifier:
         options.setdefault("jwks_timer", timer)
