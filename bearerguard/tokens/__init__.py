@@ -32,19 +32,33 @@ from ._format import (
 )
 from ._manager import MAX_LABEL_LENGTH, TokenManager, UnknownTokenError
 from ._records import IssuedToken, MalformedRecordError, TokenRecord, TokenStatus
+from ._store import (
+    SCHEMA_VERSION,
+    Row,
+    StoreBusyError,
+    StoreError,
+    StoreTimeoutError,
+    TokenStore,
+)
 
 __all__ = [
     "ALPHABET",
     "CHECKSUM_LENGTH",
     "DEFAULT_PREFIX",
     "MAX_LABEL_LENGTH",
+    "SCHEMA_VERSION",
     "SECRET_LENGTH",
     "TOKEN_PATTERN",
     "IssuedToken",
     "MalformedRecordError",
+    "Row",
+    "StoreBusyError",
+    "StoreError",
+    "StoreTimeoutError",
     "TokenManager",
     "TokenRecord",
     "TokenStatus",
+    "TokenStore",
     "UnknownTokenError",
     "is_well_formed",
     "new_client_id",

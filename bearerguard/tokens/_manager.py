@@ -12,7 +12,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ..scopes import validate_scopes
 from ._format import (
@@ -26,14 +26,13 @@ from ._format import (
     validate_prefix,
 )
 from ._records import IssuedToken, MalformedRecordError, TokenRecord
+from ._store import TokenStore
 from ._usage import UsageRecorder
 
 if TYPE_CHECKING:
     import re
 
-    from ..guard import Guard
     from ..principal import Principal
-    from ..stores.base import TokenStore
 
 __all__ = ["MAX_LABEL_LENGTH", "TokenManager", "UnknownTokenError"]
 
@@ -45,6 +44,12 @@ _DEFAULT_GRACE = timedelta(hours=24)
 # verification that read the row just before the change (longer than any store timeout).
 _CHANGE_MEMORY = 300.0
 _Records = list[TokenRecord]
+
+
+class _Cache(Protocol):
+    """What revoke and rotate need of a bound guard (a protocol: no import of the core)."""
+
+    def invalidate_key(self, key: bytes) -> None: ...
 
 
 class UnknownTokenError(ValueError):
@@ -80,7 +85,7 @@ class TokenManager:
     """Issue and manage client tokens kept in a store.
 
     Args:
-        store: Any object with the :class:`~bearerguard.stores.TokenStore` methods.
+        store: Any object with the :class:`~bearerguard.tokens.TokenStore` methods.
             Nothing is asked of it until a method here is called.
         prefix: The prefix of new tokens, also the only prefix the verifier accepts:
             lower-case words joined by ``_``, ending in ``_`` (``pay_live_``).
@@ -113,7 +118,7 @@ class TokenManager:
         self.clock = clock
         self._usage = UsageRecorder(self._write_uses, interval=last_used_interval)
         self.last_used_interval = self._usage.interval
-        self._guards: weakref.WeakSet[Guard] = weakref.WeakSet()
+        self._guards: weakref.WeakSet[_Cache] = weakref.WeakSet()
         self._changes: dict[str, _Change] = {}
         self._changes_lock = threading.Lock()
 
@@ -348,7 +353,7 @@ class TokenManager:
 
     # -- guards, caches and use -----------------------------------------------------
 
-    def bind_guard(self, guard: Guard) -> None:
+    def bind_guard(self, guard: _Cache) -> None:
         """Let revoke and rotate drop tokens from this guard's cache (weakly held)."""
         self._guards.add(guard)
 
