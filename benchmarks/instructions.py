@@ -3,22 +3,23 @@
 Wall-clock figures on a shared machine drift by a quarter between runs; the number of
 instructions a request executes does not. Each case of :mod:`benchmarks.instructions_cases`
 runs in its own process under ``valgrind --tool=callgrind``, which counts only inside
-two marked batches of N and 2N requests after the same build and warm-up (see
+two marked batches of N and 2N requests after the same build, check and warm-up (see
 :mod:`benchmarks.instructions_driver`); the second count minus the first is what N
 requests cost. Hash randomisation is fixed (``PYTHONHASHSEED=0``).
 
 Instructions under valgrind are not time: native SHA-256 and RSA code is counted one
 instruction at a time like the interpreter's, which weighs hashing more than a CPU with
-SHA extensions feels. Compare figures with each other, not with microseconds.
+SHA extensions feels. Compare the figures with each other, not with microseconds.
+``python -m benchmarks.run --instructions`` runs this and puts the table in
+``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import dataclasses
 import os
 import re
-import secrets
 import shutil
 import subprocess
 import sys
@@ -31,11 +32,12 @@ if __package__ in (None, ""):  # run as a file: python benchmarks/instructions.p
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "benchmarks"
 
-from benchmarks.instructions_cases import AUDIENCE, CASES, ISSUER, SCOPE, Case
-from benchmarks.instructions_driver import MARKER, WARMUP
+from benchmarks import fixtures as fixtures_module
+from benchmarks.instructions_cases import CASES, Case, describe
+from benchmarks.instructions_driver import MARKER, SKIPPED, WARMUP
 
 ROOT = Path(__file__).resolve().parent.parent
-REQUESTS = 1000
+REQUESTS = 500
 QUICK_REQUESTS = 200
 _TOTAL = re.compile(rb"^(?:summary|totals):\s+(\d+)", re.MULTILINE)
 
@@ -46,45 +48,35 @@ class Count:
 
     Attributes:
         case: The case measured.
-        per_request: Instructions per request (the 2N batch minus the N batch, over N).
+        label: What the table shows.
+        role: ``floor``, ``peer``, ``limit`` or ``bearerguard``.
+        per_request: Instructions per request (the 2N batch minus the N batch, over N);
+            None when the case could not run.
         requests: N.
+        problem: Why there is no figure.
     """
 
     case: Case
-    per_request: float
+    label: str
+    role: str
+    per_request: float | None
     requests: int
+    problem: str = ""
 
 
 def make_state(path: Path) -> None:
-    """The key and tokens every case is given, made once so both runs see the same."""
-    import jwt
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    """The key and tokens every case is given, made once so every process sees the same.
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    public_pem = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    now = int(time.time())
-    claims = {
-        "iss": ISSUER,
-        "aud": AUDIENCE,
-        "sub": "user-42",
-        "client_id": "dashboard",
-        "scope": SCOPE,
-        "iat": now,
-        "exp": now + 10 * 365 * 86400,  # never expires during a run
-        "jti": secrets.token_hex(8),
-    }
-    token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": "bench-1", "typ": "at+jwt"})
-    state = {
-        "public_pem": public_pem,
-        "jwt": token,
-        "static": "bench_static_" + secrets.token_hex(16),
-    }
-    path.write_text(json.dumps(state), encoding="utf-8")
+    The JWT is re-minted to expire in ten years: a cached principal never outlives its
+    token, and a run must not watch its token expire.
+    """
+    fixtures = fixtures_module.create()
+    fixtures = dataclasses.replace(fixtures, jwt_ok=fixtures.mint(ttl=10 * 365 * 86400))
+    fixtures.dump(str(path))
+
+
+class Skipped(Exception):
+    """The case's variant could not be loaded (a peer not installed)."""
 
 
 def callgrind_counts(state: Path, name: str, requests: int, workdir: Path) -> list[int]:
@@ -108,9 +100,11 @@ def callgrind_counts(state: Path, name: str, requests: int, workdir: Path) -> li
     ]
     env = dict(os.environ, PYTHONHASHSEED="0")
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-8:])
+    if done.returncode == SKIPPED:
+        raise Skipped(tail.splitlines()[-1] if tail else "variant not loaded")
     if done.returncode != 0:
-        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-8:])
-        raise RuntimeError(f"{name}: the driver failed under callgrind:\n{tail}")
+        raise RuntimeError(f"the driver failed under callgrind:\n{tail}")
     # One dump per return from the marker (out.1, out.2, ...), then the final one (out).
     parts = sorted(workdir.glob(out.name + ".*"), key=lambda part: int(part.suffix[1:]))
     counts = []
@@ -122,7 +116,7 @@ def callgrind_counts(state: Path, name: str, requests: int, workdir: Path) -> li
     return counts
 
 
-def per_request(name: str, counts: list[int], requests: int) -> float:
+def per_request(counts: list[int], requests: int) -> float:
     """Instructions per request from the counts of the two marked batches (N, then 2N).
 
     Libraries call the marker too (glibc at start-up and shutdown, a handful of
@@ -130,86 +124,112 @@ def per_request(name: str, counts: list[int], requests: int) -> float:
     and the second must be about twice the first.
     """
     if len(counts) < 2:
-        raise RuntimeError(f"{name}: callgrind dumped {len(counts)} counts, not the two batches")
+        raise RuntimeError(f"callgrind dumped {len(counts)} counts, not the two batches")
     last = max(range(1, len(counts)), key=counts.__getitem__)
     single, double = max(counts[:last]), counts[last]
     if not 1.8 * single <= double <= 2.2 * single:
-        raise RuntimeError(f"{name}: batches of N and 2N counted {single} and {double}")
+        raise RuntimeError(f"batches of N and 2N counted {single} and {double}")
     return (double - single) / requests
 
 
 def measure(names: list[str], requests: int, *, progress: bool = True) -> list[Count]:
-    """Run each case under callgrind with N and 2N requests; instructions per request."""
+    """Run each case under callgrind; instructions per request, or why not."""
     if shutil.which("valgrind") is None:
-        raise RuntimeError("valgrind is not installed (apt-get install valgrind)")
-    counts = []
+        raise RuntimeError("valgrind is not installed (Debian/Ubuntu: apt-get install valgrind)")
+    results = []
     with tempfile.TemporaryDirectory(prefix="bearerguard-instructions-") as directory:
         workdir = Path(directory)
-        state = workdir / "state.json"
+        state = workdir / "fixtures.json"
         make_state(state)
         for name in names:
             started = time.perf_counter()
             case = CASES[name]
             n = max(10, requests // case.divisor)
-            dumps = callgrind_counts(state, name, n, workdir)
-            count = Count(case, per_request(name, dumps, n), n)
-            counts.append(count)
+            try:
+                label, role = describe(case)
+            except KeyError:
+                label, role = name, case.role or "peer"
+            try:
+                figure = per_request(callgrind_counts(state, name, n, workdir), n)
+                count = Count(case, label, role, figure, n)
+                shown = f"{figure / 1000:8.1f}k instructions/request"
+            except Skipped as exc:
+                count = Count(case, label, role, None, n, f"not run: {exc}")
+                shown = count.problem
+            except RuntimeError as exc:
+                count = Count(case, label, role, None, n, str(exc).splitlines()[0])
+                shown = f"FAILED: {exc}"
+            results.append(count)
             if progress:
-                print(
-                    f"  {name:<28} {count.per_request / 1000:8.1f}k instructions/request"
-                    f"  ({time.perf_counter() - started:.0f} s)",
-                    flush=True,
-                )
-    return counts
+                elapsed = time.perf_counter() - started
+                print(f"  {name:<36} {shown}  ({elapsed:.0f} s)", flush=True)
+    return results
 
 
 def _k(value: float, sign: bool = False) -> str:
     return f"{value / 1000:{'+' if sign else ''}.1f}k"
 
 
-def table(counts: list[Count]) -> str:
-    """The figures as a Markdown table: each case beside the bare app it is compared with."""
+def table(counts: list[Count]) -> list[str]:
+    """The figures as Markdown lines: each case beside the bare app it is compared with."""
     by_name = {count.case.name: count for count in counts}
     lines = [
-        "| case | instructions / request | added to the bare app | ratio to bare |",
-        "|---|---:|---:|---:|",
+        "| case | role | instructions / request | added to the bare app | ratio to bare |",
+        "|---|---|---:|---:|---:|",
     ]
     for count in counts:
         floor = by_name.get(count.case.floor)
-        if floor is None:
-            added = ratio = "—" if not count.case.floor else "(bare not run)"
+        label = f"{count.label} (`{count.case.name}`)"
+        if count.per_request is None:
+            lines.append(f"| {label} | {count.role} | {count.problem} | — | — |")
+            continue
+        if floor is None or floor.per_request is None:
+            added = ratio = "—" if not count.case.floor else "(bare app not measured)"
         else:
             added = _k(count.per_request - floor.per_request, sign=True)
             ratio = f"{count.per_request / floor.per_request:.2f}"
-        label = f"{count.case.label} (`{count.case.name}`)"
-        lines.append(f"| {label} | {_k(count.per_request)} | {added} | {ratio} |")
-    many, one = by_name.get("starlette/rules-1000"), by_name.get("starlette/rules-1")
-    if many and one:
-        lines.append("")
-        lines.append(
-            f"1000 rules against 1 rule: {many.per_request / one.per_request:.2f} times the "
-            f"instructions per request ({_k(many.per_request - one.per_request, sign=True)})."
-        )
-    return "\n".join(lines)
+        lines.append(f"| {label} | {count.role} | {_k(count.per_request)} | {added} | {ratio} |")
+    many = by_name.get("starlette/bearerguard-rules-1000")
+    one = by_name.get("starlette/bearerguard-rules-1")
+    if many and one and many.per_request and one.per_request:
+        lines += [
+            "",
+            f"1000 rules against 1 rule, a fresh id in every path: "
+            f"{many.per_request / one.per_request:.2f} times the instructions per request "
+            f"({_k(many.per_request - one.per_request, sign=True)}).",
+        ]
+    return lines
 
 
 def about(requests: int) -> str:
-    """How the figures were made, for the report."""
-    import bearerguard
-
+    """How the figures were made."""
     return (
         "`valgrind --tool=callgrind`, each case in its own process, counting only inside two "
-        f"batches of N = {requests} and 2N requests after the same build and {WARMUP} warm-up "
-        "requests (N / 10 for the 1000-rule case); the difference divided by N. Raw ASGI "
-        "calls (one event loop, one coroutine looping over the requests) or raw WSGI calls; "
-        "no client, no socket. "
-        f"bearerguard {bearerguard.__version__}, Python {sys.version.split()[0]}."
+        f"batches of N = {requests} and 2N requests made after the same build, answer check and "
+        f"{WARMUP} warm-up requests (N / 10 for the 1000-rule case); the difference divided "
+        "by N. Raw ASGI calls (one event loop, one coroutine looping over the requests) or "
+        "raw WSGI calls; no client, no socket. Counts repeat from run to run, whatever else "
+        "the machine is doing; they weigh native code (SHA-256, RSA) as heavily as the "
+        "interpreter's, so they rank the layers rather than time them."
     )
+
+
+def select(only: list[str], *, quick: bool = False) -> list[str]:
+    """The chosen cases, each with the bare app it is compared with."""
+    wanted = {
+        name
+        for name, case in CASES.items()
+        if (not only or any(text in name for text in only)) and (case.quick or not quick)
+    }
+    wanted |= {CASES[name].floor for name in wanted if CASES[name].floor}
+    return [name for name in CASES if name in wanted]
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.instructions", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help=f"N = {QUICK_REQUESTS}")
+    parser.add_argument(
+        "--quick", action="store_true", help=f"bearerguard and the bare apps, N = {QUICK_REQUESTS}"
+    )
     parser.add_argument("--requests", type=int, help=f"N (default {REQUESTS})")
     parser.add_argument(
         "--only",
@@ -222,29 +242,20 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def select(only: list[str]) -> list[str]:
-    """The chosen cases, each preceded by the bare app it is compared with."""
-    if not only:
-        return list(CASES)
-    wanted = {name for name in CASES if any(text in name for text in only)}
-    wanted |= {CASES[name].floor for name in wanted if CASES[name].floor}
-    return [name for name in CASES if name in wanted]
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     requests = args.requests or (QUICK_REQUESTS if args.quick else REQUESTS)
     import bearerguard
 
     print(f"instructions: bearerguard from {Path(bearerguard.__file__).parent}", flush=True)
-    counts = measure(select(args.only), requests)
-    text = f"{about(requests)}\n\n{table(counts)}\n"
+    counts = measure(select(args.only, quick=args.quick), requests)
+    text = "\n".join([about(requests), "", *table(counts)]) + "\n"
     print()
     print(text)
     if args.output:
         args.output.write_text(text, encoding="utf-8")
         print(f"wrote {args.output}")
-    return 0
+    return 1 if any(c.per_request is None and c.role == "bearerguard" for c in counts) else 0
 
 
 if __name__ == "__main__":

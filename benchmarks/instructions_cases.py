@@ -1,8 +1,11 @@
 """The apps of the instructions figure (:mod:`benchmarks.instructions`).
 
-Every case is built from bearerguard's public API only (``Guard``, the verifiers, the
-adapters' middleware and ``require_scopes``), so the same file measures any version of
-the core behind those constructors.
+Most cases are variants of the benchmark's registry (the bare apps, the peers, the
+hand-written limit, bearerguard), measured as they are in figure 1. A few are built here
+for what only instruction counts show well: a client token from an in-memory store, and
+the cost of rule matching when every request carries a fresh id, with 1 or 1000 rules.
+Everything is built from bearerguard's public API only, so the same file measures any
+version of the core behind those constructors.
 """
 
 from __future__ import annotations
@@ -11,12 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-ISSUER = "https://id.bench.test/"
-AUDIENCE = "payments-api"
-SCOPE = "payments.get"
-ROUTE = "/api/payment/{payment_id}"
-PREFIX = "/api/payment/"
-PATH = PREFIX + "pay_8Hq2ZkV1"
+from .fixtures import AUDIENCE, ISSUER, ROUTE, SCOPE, Fixtures
+
 CLIENT_PREFIX = "pay_live_"
 
 
@@ -26,187 +25,168 @@ class Case:
 
     Attributes:
         name: Unique id, ``framework/what``.
-        label: What the table shows.
-        interface: ``asgi`` or ``wsgi``.
         floor: The case it is compared with (the bare app of the same framework, driven
             with the same requests); empty for a floor.
-        token: Which token the requests carry: ``static``, ``jwt``, ``client`` or ``none``.
+        variant: The registry variant it builds (its own name when empty and there is
+            no builder here).
+        label: What the table shows (the variant's label when empty).
+        role: ``floor``, ``peer``, ``limit`` or ``bearerguard`` (the variant's when empty).
+        token: The token the requests carry: ``static``, ``jwt``, ``client`` or ``none``
+            (the variant's kind when empty).
         fresh_ids: Every request carries a new id in its path (no path repeats).
         divisor: Run N // divisor requests (a case whose request costs far more than the
             others reaches the same precision with fewer).
+        quick: Part of ``--quick``.
     """
 
     name: str
-    label: str
-    interface: str
     floor: str = ""
-    token: str = "static"
+    variant: str = ""
+    label: str = ""
+    role: str = ""
+    token: str = ""
     fresh_ids: bool = False
     divisor: int = 1
+    quick: bool = False
 
+
+S, F, W, IDS = "starlette/bare", "fastapi/bare", "flask/bare", "starlette/bare-fresh-ids"
 
 CASES: dict[str, Case] = {
-    c.name: c
-    for c in (
-        Case("starlette/bare", "Starlette, bare", "asgi"),
-        Case("starlette/static", "bearerguard, static token (cache hit)", "asgi", "starlette/bare"),
+    case.name: case
+    for case in (
+        Case(S, quick=True),
+        Case("starlette/noop", S),
+        Case("starlette/handwritten", S),
+        Case("starlette/authmw-static", S),
+        Case("starlette/authmw-jwt-ttlcache", S),
+        Case("starlette/bearerguard-static", S, quick=True),
+        Case("starlette/bearerguard-jwt-hit", S, quick=True),
         Case(
-            "starlette/jwt",
-            "bearerguard, JWT RS256 (cache hit)",
-            "asgi",
-            "starlette/bare",
-            token="jwt",
-        ),
-        Case(
-            "starlette/client",
-            "bearerguard, client token, MemoryTokenStore (cache hit)",
-            "asgi",
-            "starlette/bare",
+            "starlette/bearerguard-client-memory",
+            S,
+            label="bearerguard, client token from `MemoryTokenStore` (cache hit)",
+            role="bearerguard",
             token="client",
+            quick=True,
         ),
+        Case(IDS, variant=S, label="Starlette, bare, a fresh id in every path", fresh_ids=True),
         Case(
-            "starlette/bare-ids", "Starlette, bare, a fresh id per request", "asgi", fresh_ids=True
-        ),
-        Case(
-            "starlette/rules-1",
-            "bearerguard, static token, 1 rule, fresh ids",
-            "asgi",
-            "starlette/bare-ids",
+            "starlette/bearerguard-rules-1",
+            IDS,
+            label="bearerguard, static token, 1 rule, a fresh id in every path",
+            role="bearerguard",
+            token="static",
             fresh_ids=True,
         ),
         Case(
-            "starlette/rules-1000",
-            "bearerguard, static token, 1000 rules (matched last), fresh ids",
-            "asgi",
-            "starlette/bare-ids",
+            "starlette/bearerguard-rules-1000",
+            IDS,
+            label="bearerguard, static token, 1000 rules (match last), a fresh id in every path",
+            role="bearerguard",
+            token="static",
             fresh_ids=True,
             divisor=10,
         ),
-        Case("fastapi/bare", "FastAPI, bare", "asgi"),
-        Case(
-            "fastapi/require-scopes",
-            "bearerguard, `require_scopes` on the route (JWT, cache hit)",
-            "asgi",
-            "fastapi/bare",
-            token="jwt",
-        ),
-        Case("flask/bare", "Flask, bare", "wsgi"),
-        Case("flask/static", "bearerguard WSGI, static token (cache hit)", "wsgi", "flask/bare"),
-        Case(
-            "flask/jwt",
-            "bearerguard WSGI, JWT RS256 (cache hit)",
-            "wsgi",
-            "flask/bare",
-            token="jwt",
-        ),
+        Case(F, quick=True),
+        Case("fastapi/empty-dependency", F),
+        Case("fastapi/httpbearer-jwt-ttlcache", F),
+        Case("fastapi/bearerguard-require-scopes", F, quick=True),
+        Case("fastapi/bearerguard-rule", F),
+        Case(W, quick=True),
+        Case("flask/handwritten", W),
+        Case("flask/httpauth", W),
+        Case("flask/bearerguard-static", W, quick=True),
+        Case("flask/bearerguard-jwt-hit", W, quick=True),
     )
 }
 
 
-# -- the apps --------------------------------------------------------------------------
+# -- the cases built here --------------------------------------------------------------
 
 
-def _guard(state: dict[str, Any], case: Case, *, rules: bool = True) -> Any:
-    """The guard of a case: the token's verifier first, then RS256 JWTs, then its rules."""
-    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+def _rules_guard(fixtures: Fixtures, count: int) -> Any:
+    from bearerguard import Guard, Rule, StaticTokenVerifier
 
-    from bearerguard import ClientTokenVerifier, Guard, JWTVerifier, Rule, StaticTokenVerifier
+    # Rules with a path parameter each, sharing the leading /api segment as a real API's
+    # do; the one that matches comes last (first match wins: the worst case).
+    rules = [Rule("GET", f"/api/resource{i}/{{item_id}}", scopes=[SCOPE]) for i in range(count - 1)]
+    rules.append(Rule("GET", ROUTE, scopes=[SCOPE]))
+    return Guard([StaticTokenVerifier(fixtures.static_table())], rules=rules, cache_ttl=3600)
 
-    first: Any
-    if case.token == "client":
-        from bearerguard.stores import MemoryTokenStore
-        from bearerguard.tokens import TokenManager, new_client_id
 
-        manager = TokenManager(MemoryTokenStore(), prefix=CLIENT_PREFIX)
-        issued = manager.issue(client_id=new_client_id(), label="bench", scopes=[SCOPE])
-        state["client"] = issued.token
-        first = ClientTokenVerifier(manager)
-    else:
-        first = StaticTokenVerifier({state["static"]: [SCOPE]})
+def _client_guard(fixtures: Fixtures, tokens: dict[str, str]) -> Any:
+    from bearerguard import ClientTokenVerifier, Guard, JWTVerifier, Rule
+    from bearerguard.stores import MemoryTokenStore
+    from bearerguard.tokens import TokenManager, new_client_id
+
+    manager = TokenManager(MemoryTokenStore(), prefix=CLIENT_PREFIX)
+    tokens["client"] = manager.issue(client_id=new_client_id(), label="bench", scopes=[SCOPE]).token
     verifier = JWTVerifier(
-        key=load_pem_public_key(state["public_pem"].encode()),
+        key=fixtures.public_key,
         algorithms=["RS256"],
         issuer=ISSUER,
         audience=AUDIENCE,
     )
-    chosen = []
-    if rules:
-        count = 1000 if case.name.endswith("rules-1000") else 1
-        # Rules with a path parameter each, sharing the leading /api segment as a real
-        # API's do; the one that matches comes last (first match wins).
-        chosen = [
-            Rule("GET", f"/api/resource{i}/{{item_id}}", scopes=[SCOPE]) for i in range(count - 1)
-        ]
-        chosen.append(Rule("GET", ROUTE, scopes=[SCOPE]))
-    return Guard([first, verifier], rules=chosen, cache_ttl=3600)
+    return Guard(
+        [ClientTokenVerifier(manager), verifier],
+        rules=[Rule("GET", ROUTE, scopes=[SCOPE])],
+        cache_ttl=3600,
+    )
 
 
-def _starlette(state: dict[str, Any], case: Case) -> Any:
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse, Response
-    from starlette.routing import Route
+def _starlette_with(guard: Any) -> Any:
+    from bearerguard.starlette import BearerGuardMiddleware
 
-    async def payment(request: Request) -> Response:
-        return JSONResponse({"id": request.path_params["payment_id"]})
+    from .variants_asgi import starlette_app
 
-    app = Starlette(routes=[Route(ROUTE, payment, methods=["GET"])])
-    if case.floor:
-        from bearerguard.starlette import BearerGuardMiddleware
-
-        app.add_middleware(BearerGuardMiddleware, guard=_guard(state, case))
+    app = starlette_app()
+    app.add_middleware(BearerGuardMiddleware, guard=guard)
     return app
 
 
-def _fastapi(state: dict[str, Any], case: Case) -> Any:
-    from fastapi import FastAPI
-
-    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
-    if case.floor:
-        from bearerguard import Principal
-        from bearerguard.fastapi import require_scopes
-        from bearerguard.starlette import BearerGuardMiddleware
-
-        @app.get(ROUTE)
-        async def get_payment(
-            payment_id: str, principal: Principal = require_scopes(SCOPE)
-        ) -> dict[str, str]:
-            return {"id": payment_id}
-
-        # The middleware verifies (no rules); the route's dependency checks the scope.
-        app.add_middleware(BearerGuardMiddleware, guard=_guard(state, case, rules=False))
-    else:
-
-        @app.get(ROUTE)
-        async def get_payment_bare(payment_id: str) -> dict[str, str]:
-            return {"id": payment_id}
-
-    return app
-
-
-def _flask(state: dict[str, Any], case: Case) -> Any:
-    from flask import Flask
-
-    app = Flask("bench")
-
-    def get_payment(payment_id: str) -> dict[str, str]:
-        return {"id": payment_id}
-
-    app.add_url_rule("/api/payment/<payment_id>", "get_payment", get_payment, methods=["GET"])
-    if case.floor:
-        from bearerguard.werkzeug import BearerGuardMiddleware
-
-        app.wsgi_app = BearerGuardMiddleware(app.wsgi_app, _guard(state, case))  # type: ignore[method-assign]
-    return app
-
-
-BUILDERS: dict[str, Callable[[dict[str, Any], Case], Any]] = {
-    "starlette": _starlette,
-    "fastapi": _fastapi,
-    "flask": _flask,
+BUILT_HERE: dict[str, Callable[[Fixtures, dict[str, str]], Any]] = {
+    "starlette/bearerguard-client-memory": lambda f, t: _starlette_with(_client_guard(f, t)),
+    "starlette/bearerguard-rules-1": lambda f, t: _starlette_with(_rules_guard(f, 1)),
+    "starlette/bearerguard-rules-1000": lambda f, t: _starlette_with(_rules_guard(f, 1000)),
 }
 
 
-def build(state: dict[str, Any], case: Case) -> Any:
-    """The app of a case (a client-token case also issues its token into ``state``)."""
-    return BUILDERS[case.name.split("/", 1)[0]](state, case)
+# -- what the table and the driver need to know ----------------------------------------
+
+
+@dataclass(frozen=True)
+class Built:
+    """A case ready to drive: its app, how it is called, what it is called with."""
+
+    case: Case
+    app: Any
+    interface: str
+    authorization: str | None
+    variant: Any  # the registry variant, or None for a case built here
+
+
+def describe(case: Case) -> tuple[str, str]:
+    """The label and role the table shows (from the registry unless given here)."""
+    if case.label and case.role:
+        return case.label, case.role
+    from .variants import load_all
+
+    variant = load_all()[case.variant or case.name]
+    return case.label or variant.label, case.role or variant.role
+
+
+def build(case: Case, fixtures: Fixtures) -> Built:
+    """Build the app of a case (:class:`KeyError` when its variant could not load)."""
+    tokens = {"static": fixtures.static_ok, "jwt": fixtures.jwt_ok}
+    if case.name in BUILT_HERE:
+        app = BUILT_HERE[case.name](fixtures, tokens)
+        return Built(case, app, "asgi", f"Bearer {tokens[case.token]}", None)
+    from .variants import load_all
+
+    variant = load_all()[case.variant or case.name]
+    token = case.token or variant.kind
+    if token == "none":  # a floor gets the request its guarded twins get
+        token = "static"
+    good = variant.good_and_lacking(fixtures)[0] if variant.kind != "none" else tokens[token]
+    return Built(case, variant.build(fixtures), variant.interface, f"Bearer {good}", variant)

@@ -11,8 +11,9 @@ comparison callback): callgrind is told to count only inside ``qsort_r`` and to 
 its counters when it returns, so each batch gets a count of its own, and the second
 minus the first is N requests exactly (what the ``ctypes`` call costs cancels out).
 
-``python -m benchmarks.instructions_driver STATE CASE N`` (run by
-:mod:`benchmarks.instructions` under valgrind; also runs without it).
+``python -m benchmarks.instructions_driver FIXTURES CASE N`` (run by
+:mod:`benchmarks.instructions` under valgrind; also runs without it), where FIXTURES is
+the file :meth:`benchmarks.fixtures.Fixtures.dump` wrote.
 """
 
 from __future__ import annotations
@@ -20,22 +21,23 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import functools
+import gc
 import io
-import json
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from benchmarks.instructions_cases import CASES, PATH, PREFIX, Case, build
+from benchmarks import fixtures as fixtures_module
+from benchmarks import inprocess
+from benchmarks.fixtures import PATH
+from benchmarks.instructions_cases import CASES, Case, build
 
+PREFIX = PATH.rsplit("/", 1)[0] + "/"
 WARMUP = 200
 MARKER = "qsort_r"
 """The C function callgrind counts inside (``--toggle-collect``, ``--dump-after``)."""
-
-
-def authorization(state: dict[str, Any], case: Case) -> str:
-    """The ``Authorization`` value every request of the case carries."""
-    return "Bearer " + state[case.token]
+SKIPPED = 3
+"""The driver's exit status when the case's variant could not load (a peer not installed)."""
 
 
 def paths(case: Case, start: int, count: int) -> Iterator[str]:
@@ -158,7 +160,15 @@ def marked(batch: Callable[[], list[int]]) -> list[int]:
 
     callback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)(compare)
     pair = (ctypes.c_int * 2)(0, 1)
-    libc.qsort(pair, 2, ctypes.sizeof(ctypes.c_int), callback)
+    # The cyclic GC is paused during a batch, as figure 1 (and timeit) pause it: where
+    # a collection falls depends on everything allocated since start-up, and one full
+    # collection would add more to a batch than the layer being measured.
+    gc.collect()
+    gc.disable()
+    try:
+        libc.qsort(pair, 2, ctypes.sizeof(ctypes.c_int), callback)
+    finally:
+        gc.enable()
     if errors:
         raise errors[0]
     if not results:
@@ -166,22 +176,30 @@ def marked(batch: Callable[[], list[int]]) -> list[int]:
     return results[0]
 
 
-def run(state: dict[str, Any], name: str, requests: int) -> None:
-    """Build a case, check its answers, warm it up, then drive ``requests`` requests."""
+def run(fixtures: fixtures_module.Fixtures, name: str, requests: int) -> None:
+    """Build a case, check its answers, warm it up, then drive the two marked batches."""
     case = CASES[name]
-    app = build(state, case)
-    header = authorization(state, case)
+    try:
+        built = build(case, fixtures)
+    except (KeyError, ImportError) as exc:  # a peer not installed
+        sys.stderr.write(f"{type(exc).__name__}: {exc}\n")
+        raise SystemExit(SKIPPED) from None
+    app, header = built.app, built.authorization
+    if built.variant is not None:  # 200 / 401 / 401 / 403, as figure 1 checks
+        problems = inprocess.check(built.variant, app, fixtures)
+        inprocess.event_loop().close()  # the checks' loop; the batches get their own
+    else:  # built here: bearerguard must really stand in front
+        refused = _drive_once(built, None)
+        problems = [] if refused == [401] else [f"no token: {refused}, wanted [401]"]
+    if problems:
+        raise SystemExit(f"{name} answers wrongly: {'; '.join(problems)}")
     # One event loop for every request of the process, as a server has.
     loop = asyncio.new_event_loop()
     drive: Callable[..., list[int]] = (
-        functools.partial(drive_asgi, loop) if case.interface == "asgi" else drive_wsgi
+        functools.partial(drive_asgi, loop) if built.interface == "asgi" else drive_wsgi
     )
     seen: list[int] = []
     try:
-        if case.floor:  # the guard must really stand in front: no token, no answer
-            refused = drive(app, case, None, 10**7, 1)
-            if refused != [401]:
-                raise SystemExit(f"{name}: a request without a token got {refused}, not [401]")
         seen += drive(app, case, header, 0, WARMUP)
         start = WARMUP
         for count in (requests, 2 * requests):
@@ -193,11 +211,19 @@ def run(state: dict[str, Any], name: str, requests: int) -> None:
         raise SystemExit(f"{name}: expected 200 for every request, got {sorted(set(seen))}")
 
 
+def _drive_once(built: Any, header: str | None) -> list[int]:
+    loop = asyncio.new_event_loop()
+    try:
+        if built.interface == "asgi":
+            return drive_asgi(loop, built.app, built.case, header, 10**7, 1)
+        return drive_wsgi(built.app, built.case, header, 10**7, 1)
+    finally:
+        loop.close()
+
+
 def main(argv: list[str]) -> None:
     state_file, name, requests = argv
-    with open(state_file, encoding="utf-8") as handle:
-        state = json.load(handle)
-    run(state, name, int(requests))
+    run(fixtures_module.load(state_file), name, int(requests))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
-"""The variant registry: every app the benchmark measures, and the targets it checks.
+"""The variant registry: every app the benchmark measures.
 
-A variant module calls :func:`register` at import time. Adding a variant (a new peer,
-the client-token verifier of a later issue) means writing one builder and one call;
-the checks, the timing, the loopback servers and the report pick it up by name.
+A variant module calls :func:`register` at import time. Adding a variant (a new peer, a
+new verifier) means writing one builder and one call; the checks, the timing, the
+loopback servers and the report pick it up by name.
 """
 
 from __future__ import annotations
@@ -78,47 +78,6 @@ def register(variant: Variant) -> Variant:
     return variant
 
 
-@dataclass(frozen=True)
-class Target:
-    """One row of issue 4's target table, evaluated against measured figures.
-
-    Attributes:
-        path: The row's name.
-        variants: The variants the target applies to (each gets a pass/fail).
-        metric: ``overhead_us`` (added µs per request against the floor),
-            ``decode_ratio`` (added cost ÷ pyjwt decode), ``rps_ratio`` (loopback
-            req/s ÷ bare), ``spray`` (zero store queries and a rate against hits).
-        bound: The limit: at most (``overhead_us``, ``decode_ratio``) or at least
-            (``rps_ratio``, ``spray``).
-        peer: The best peer figure of the issue, for the table.
-        limit: The practical limit of the issue, for the table.
-        context: Variants measured the same way, quoted beside the figure (a floor
-            or a practical limit of this run).
-    """
-
-    path: str
-    variants: tuple[str, ...]
-    metric: Literal["overhead_us", "decode_ratio", "rps_ratio", "spray"]
-    bound: float
-    peer: str = ""
-    limit: str = ""
-    context: tuple[str, ...] = ()
-
-    @property
-    def wanted(self) -> str:
-        """The bound as the issue writes it."""
-        if self.metric == "overhead_us":
-            return f"<= +{self.bound:g} µs"
-        if self.metric == "decode_ratio":
-            return f"<= {self.bound:g}x pyjwt decode"
-        if self.metric == "rps_ratio":
-            return f">= {self.bound:g}x bare req/s"
-        return f"0 store queries, >= {self.bound:g}x hit rate"
-
-
-TARGETS: list[Target] = []
-
-
 @dataclass
 class ExtraResult:
     """What an extra measurement (memory, spray) reports.
@@ -126,12 +85,10 @@ class ExtraResult:
     Attributes:
         title: The section's title.
         rows: ``(what, figure, note)`` rows for its table.
-        verdicts: ``{target path: (measured text, passed)}`` for the target table.
     """
 
     title: str
     rows: list[tuple[str, str, str]] = field(default_factory=list)
-    verdicts: dict[str, tuple[str, bool]] = field(default_factory=dict)
 
 
 # name -> extra(fixtures, quick) -> ExtraResult; run after the two figures.

@@ -1,7 +1,8 @@
-"""The report: machine, versions, the two figures, extras, and the targets table.
+"""The report: machine, versions, the figures side by side, the two figures, extras.
 
 The same Markdown is printed and written to ``docs/benchmarks.md``; nothing in that
-file is typed by hand.
+file is typed by hand. The instructions section is written by ``--instructions`` (see
+:func:`instructions_section`) and carried over unchanged by the other runs.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from importlib import metadata
 
 from .inprocess import Figure, Subject
 from .loopback import Server
-from .registry import ExtraResult, Target
+from .registry import ExtraResult
 
 PACKAGES = (
     "bearerguard", "starlette", "fastapi", "pydantic", "flask", "werkzeug", "pyjwt",
@@ -83,7 +84,6 @@ def _us(value: float | None, signed: bool = False) -> str:
     return f"{value:+.1f}" if signed else f"{value:.1f}"
 
 
-ISSUE_STARLETTE_US = 11.5  # the design notes' bare Starlette figure
 FRAMEWORKS = (("starlette", "Starlette"), ("fastapi", "FastAPI"), ("flask", "Flask (WSGI)"))
 
 
@@ -91,7 +91,8 @@ def _framework(key: str) -> str:
     return key.split("/", 1)[0]
 
 
-def render(results: Results, targets: list[Target]) -> str:
+def render(results: Results, instructions: list[str]) -> str:
+    """The whole page; ``instructions`` is the instructions section, markers included."""
     out: list[str] = [
         "# Benchmarks",
         "",
@@ -114,7 +115,9 @@ def render(results: Results, targets: list[Target]) -> str:
     out += table(("what", "value"), machine)
     out += ["", f"Packages: {versions}.", ""]
 
-    out += _targets(results, targets)
+    out += _side_by_side(results)
+    out += instructions
+    out.append("")
     out += _figure1(results)
     out += _figure2(results)
     for extra in results.extras:
@@ -130,108 +133,106 @@ def render(results: Results, targets: list[Target]) -> str:
         out += table(("what", "why"), results.skipped.items())
         out.append("")
     out += METHOD
-    out += HOT_PATH
     return "\n".join(out) + "\n"
 
 
-def evaluate(results: Results, target: Target) -> list[tuple[str, str, bool | None]]:
-    """``(variant, measured, passed)`` rows for one target (None: not measured).
+# What each comparison sets side by side: bearerguard's rows, the peers, the hand-written
+# limit and the floors, each measured in this run against the bare app of its framework.
+COMPARISONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "ASGI (Starlette), cached token",
+        (
+            "starlette/noop",
+            "starlette/handwritten",
+            "starlette/authmw-static",
+            "starlette/authmw-jwt-ttlcache",
+            "starlette/bearerguard-static",
+            "starlette/bearerguard-jwt-hit",
+            "starlette/bearerguard-client-hit",
+        ),
+    ),
+    (
+        "FastAPI, a route that needs a scope",
+        (
+            "fastapi/empty-dependency",
+            "fastapi/httpbearer-jwt-ttlcache",
+            "fastapi/bearerguard-require-scopes",
+            "fastapi/bearerguard-rule",
+        ),
+    ),
+    (
+        "WSGI (Flask), cached token",
+        (
+            "flask/handwritten",
+            "flask/httpauth",
+            "flask/bearerguard-static",
+            "flask/bearerguard-jwt-hit",
+            "flask/bearerguard-decorator",
+        ),
+    ),
+    (
+        "JWT RS256, cache miss (every request verifies)",
+        (
+            "starlette/handwritten-pyjwt",
+            "starlette/authmw-jwt",
+            "starlette/bearerguard-jwt-miss",
+            "flask/handwritten-pyjwt",
+            "flask/authlib",
+            "flask/bearerguard-jwt-miss",
+        ),
+    ),
+)
 
-    The context variants of the target come last, as rows without a verdict.
-    """
-    rows = _evaluate(results, target, target.variants)
-    for name, measured, _ in _evaluate(results, target, target.context):
-        if measured not in ("not measured", "wrong answers"):
-            rows.append((f"*{name}* (context)", measured, None))
-    return rows
 
+def _side_by_side(results: Results) -> list[str]:
+    from .loopback import ratio
 
-def _evaluate(
-    results: Results, target: Target, names: tuple[str, ...]
-) -> list[tuple[str, str, bool | None]]:
-    rows: list[tuple[str, str, bool | None]] = []
     servers = {server.variant.name: server for server in results.servers}
-    for name in names:
-        if target.metric == "spray":
-            for extra in results.extras:
-                if target.path in extra.verdicts:
-                    measured, passed = extra.verdicts[target.path]
-                    rows.append(("client-token spray", measured, passed))
-            continue
-        if name in results.wrong:
-            rows.append((name, "wrong answers", False))
-            continue
-        if target.metric == "rps_ratio":
+    by_name = {subject.variant.name: subject for subject in results.subjects}
+    rows = []
+    for title, names in COMPARISONS:
+        for name in names:
+            subject = by_name.get(name)
+            if name in results.wrong:
+                rows.append((title, name, "—", "wrong answers (see below)", "—", "—"))
+                continue
+            if subject is None:
+                continue
+            figure = results.figures.get(name) or results.figures.get(name + "@loop")
+            if figure is None:
+                continue
+            added = _us(figure.overhead_us, signed=True)
+            decode = "—" if figure.decode_ratio is None else f"{figure.decode_ratio:.2f}x"
             server = servers.get(name)
             floor = servers.get(server.variant.floor) if server else None
-            from .loopback import ratio
-
             value = ratio(server, floor) if server and floor else None
-            if value is None:
-                rows.append((name, "not measured", None))
-            else:
-                rows.append((name, f"{value:.3f}x", value >= target.bound))
-            continue
-        figure = results.figures.get(name) or results.figures.get(name + "@loop")
-        if figure is None:
-            rows.append((name, "not measured", None))
-        elif target.metric == "overhead_us":
-            added = figure.overhead_us
-            if added is None:
-                rows.append((name, "not measured", None))
-            else:
-                rows.append((name, f"{added:+.1f} µs", added <= target.bound))
-        else:
-            ratio_ = figure.decode_ratio
-            if ratio_ is None:
-                rows.append((name, "not measured", None))
-            else:
-                rows.append((name, f"{ratio_:.2f}x", ratio_ <= target.bound))
-    return rows
-
-
-def _verdict(passed: bool | None) -> str:
-    return {True: "PASS", False: "**FAIL**", None: "—"}[passed]
-
-
-TARGET_HEADER = (
-    "path", "best peer (issue)", "practical limit (issue)", "target", "variant", "measured",
-    "verdict",
-)  # fmt: skip
-
-
-def _targets(results: Results, targets: list[Target]) -> list[str]:
-    rows = []
-    for target in targets:
-        for name, measured, passed in evaluate(results, target):
             rows.append(
-                (target.path, target.peer or "—", target.limit or "—", target.wanted, name,
-                 measured, _verdict(passed))
-            )  # fmt: skip
-    return [
-        "## Targets (issue 4)",
-        "",
-        "Overheads are against the bare app of the same framework, measured in the same "
-        "round; peer and limit columns quote the issue (measured before bearerguard "
-        "existed, on another machine), the measured column is this run. Rows marked "
-        "context are this run's figures for a floor, a practical limit or a peer, to read "
-        "the verdicts against.",
-        "",
-        *_machine_factor(results),
-        *table(TARGET_HEADER, rows),
-        "",
-    ]
-
-
-def _machine_factor(results: Results) -> list[str]:
-    figure = results.figures.get("starlette/bare")
-    if figure is None:
+                (
+                    title,
+                    subject.variant.label,
+                    subject.variant.role,
+                    added,
+                    decode,
+                    "—" if value is None else f"{value:.3f}x",
+                )
+            )
+    if not rows:
         return []
-    factor = figure.median_us / ISSUE_STARLETTE_US
     return [
-        f"This machine's bare Starlette request took {figure.median_us:.1f} µs in this run, "
-        f"against {ISSUE_STARLETTE_US} µs where the issue's figures were measured "
-        f"({factor:.2f}x): absolute targets in µs are compared as they stand, unscaled.",
+        "## Side by side",
+        "",
+        "What each layer adds to the bare app of its framework, measured in this run: "
+        "in-process µs per request (figure 1, same-round difference), for a cache miss "
+        "also that figure divided by pyjwt's own `jwt.decode` of the same token, and "
+        "loopback requests per second against the bare server (figure 2). `limit` rows "
+        "are hand-written layers that skip every check: the practical limit of a layer "
+        "of that kind. The instructions section below ranks the same layers by a count "
+        "that does not move with machine load.",
+        "",
+        *table(
+            ("comparison", "variant", "role", "added µs", "added ÷ decode", "req/s vs bare"),
+            rows,
+        ),
         "",
     ]
 
@@ -342,61 +343,56 @@ METHOD = [
     "default loop and HTTP parser) and gunicorn with one worker and threads, one "
     "process per variant, all started first, loaded in shuffled rounds with keep-alive "
     "connections for a fixed time.",
-    "- The machine is shared and virtualised: absolute figures drift by tens of percent "
+    "- The instructions section runs each case in its own process under valgrind's "
+    "callgrind and counts only inside two batches of N and 2N requests made in "
+    "that process, so start-up, imports and the checks are not counted; the difference "
+    "is N requests. The cases are figure 1's variants (and a few more), built and "
+    "driven the same way, through the library's public API only.",
+    "- The machine is shared and virtualised: absolute times drift by tens of percent "
     "from one minute to the next, which is why only same-round differences and ratios "
-    "are compared, and why the spread is shown.",
+    "of times are compared, and why the spread is shown. Instruction counts do not "
+    "drift.",
 ]
 
 
-HOT_PATH = [
-    "",
-    "## The hot path, and why it is shaped so",
-    "",
-    "A cache hit, in order (`bearerguard/starlette.py`, `Guard._check_cached_raw`):",
-    "",
-    "1. One pass over the raw ASGI header pairs for `authorization` (a second one is a "
-    "400). WSGI reads `HTTP_AUTHORIZATION` and encodes it back to the wire bytes.",
-    "2. Only `Bearer ` or `bearer ` followed by the token takes this path. The key is "
-    "the SHA-256 of the bytes after the scheme, hashed as they arrived: nothing is "
-    "decoded. Only tokens that parsed are ever cached, so a key that matches is exactly "
-    "a token that parsed, and the b64token scan is skipped. Any other spelling, and "
-    "every miss, goes the full way.",
-    "3. The key is looked up in a plain dict that mirrors cachetools' `TTLCache`, "
-    "without a lock. The mirror holds each entry's TTL deadline (monotonic clock) and "
-    "token expiry (wall clock), and both are checked. The `TTLCache` stays the cache of "
-    "record: it bounds the size, expires and evicts, and every write holds its lock. "
-    "Each eviction and expiry also drops the key from the mirror. `TTLCache.get` plus "
-    "a lock would cost several times the dict lookup, and a miss would raise "
-    "`KeyError` inside it.",
-    "4. The route's requirement comes from a bounded memo of recent `(method, path)` "
-    "answers: 1,024 entries, paths of up to 256 characters, emptied when full. A path "
-    "not seen before costs one match of the rules' combined regular expression, about "
-    "three times the memo lookup (`python -m benchmarks.hotpaths` shows both).",
-    "5. The scopes are checked as a set, with a subset test in C. The wildcard rules "
-    "are consulted only when that test fails.",
-    "6. Starlette's `request.user` and `request.auth` are set; the sorted scope list "
-    "behind `request.auth.scopes` is built only when something reads it.",
-    "",
-    'What was kept, though it costs time (the section "An ASGI cache hit, step by '
-    'step" above measures each step inside a request: there, the stub layer with the '
-    "three scope keys and the SHA-256 of the token already take most of the 1.5 µs "
-    "target, before any lookup):",
-    "",
-    "- **SHA-256 keys.** Keys are hashes, never tokens: a heap dump or a cache "
-    "inspection shows no credential, and `TokenManager` drops a revoked token's entry "
-    "by the hash it stores. A 640-character JWT costs about 0.5 µs to hash, alone in a "
-    "loop, and more inside a request, where OpenSSL's code is no longer in the CPU "
-    "caches. The hand-written limit uses the token itself as the dict key and pays "
-    "none of this.",
-    "- **Rules in the middleware.** These are the route match and the authorization.",
-    '- **Starlette\'s `scope["user"]`/`scope["auth"]` and '
-    '`scope["bearerguard.principal"]`.** These are the contract with the app.',
-    "- **Two clock reads per hit.** Every hit checks the entry's TTL and the token's own expiry.",
-    "",
-    "A cache miss on a JWT avoids `jwt.decode`. PyJWT 2.15 scans the base64url "
-    "alphabet with a Python loop over every character, and that loop cost more than "
-    "the RSA check itself. bearerguard's own regular expression and segment checks "
-    "establish the same framing. The signature is then checked with PyJWT's algorithm "
-    "objects and keys, and the claims as `jwt.decode` checks them; a property test "
-    "holds the two to the same answers.",
-]
+INSTRUCTIONS_BEGIN = "<!-- instructions: written by python -m benchmarks.run --instructions -->"
+INSTRUCTIONS_END = "<!-- /instructions -->"
+
+
+def instructions_section(
+    lines: list[str], *, command: str, started: datetime.datetime, elapsed_s: float
+) -> list[str]:
+    """The instructions section of the page, between its markers."""
+    return [
+        INSTRUCTIONS_BEGIN,
+        "## Instructions per request (callgrind)",
+        "",
+        f"Measured by `{command}` on {started:%Y-%m-%d %H:%M} UTC in {elapsed_s:.0f} s, "
+        f"bearerguard {version('bearerguard')}.",
+        "",
+        *lines,
+        INSTRUCTIONS_END,
+    ]
+
+
+def carried_instructions(page: str) -> list[str]:
+    """The instructions section of an earlier page, or a placeholder when it has none."""
+    begin, end = page.find(INSTRUCTIONS_BEGIN), page.find(INSTRUCTIONS_END)
+    if begin < 0 or end < begin:
+        return [
+            INSTRUCTIONS_BEGIN,
+            "## Instructions per request (callgrind)",
+            "",
+            "Not measured yet: `python -m benchmarks.run --instructions` (needs valgrind).",
+            INSTRUCTIONS_END,
+        ]
+    return page[begin : end + len(INSTRUCTIONS_END)].splitlines()
+
+
+def replace_instructions(page: str, section: list[str]) -> str:
+    """``page`` with its instructions section replaced (appended when it has none)."""
+    text = "\n".join(section)
+    begin, end = page.find(INSTRUCTIONS_BEGIN), page.find(INSTRUCTIONS_END)
+    if begin < 0 or end < begin:
+        return page.rstrip("\n") + "\n\n" + text + "\n"
+    return page[:begin] + text + page[end + len(INSTRUCTIONS_END) :]

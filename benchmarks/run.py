@@ -1,11 +1,17 @@
-"""Run the benchmark: ``python -m benchmarks.run [--quick]`` from the repository root.
+"""Run the benchmark: ``python -m benchmarks.run [--quick] [--instructions]``.
 
 Checks every variant's answers, measures the in-process cost per request (figure 1)
-and the loopback throughput (figure 2), the extras (cache memory; the client-token
-spray once that verifier exists), prints the tables with issue 4's targets and a
-verdict, and writes them to ``docs/benchmarks.md`` (a full run does; ``--quick``
-writes only with ``--write``). Needs the ``bench`` dependency group:
-``pip install --group bench -e .``; ``wrk`` is used for figure 2 when installed.
+and the loopback throughput (figure 2), the extras (cache memory, the client-token
+spray, the stores), prints the tables side by side with the peers and the hand-written
+limit, and writes them to ``docs/benchmarks.md`` (a full run does; ``--quick`` writes
+only with ``--write``), keeping the page's instructions section as it was.
+
+``--instructions`` instead counts instructions per request under valgrind's callgrind
+(:mod:`benchmarks.instructions`) and replaces only that section of the page.
+
+Run from the repository root. Needs the ``bench`` dependency group
+(``pip install --group bench -e .``); ``wrk`` is used for figure 2 when installed,
+``valgrind`` for ``--instructions``.
 """
 
 from __future__ import annotations
@@ -22,8 +28,8 @@ if __package__ in (None, ""):  # run as a file: python benchmarks/run.py
     __package__ = "benchmarks"
 
 from benchmarks import fixtures as fixtures_module
-from benchmarks import inprocess, instructions, loopback
-from benchmarks.registry import EXTRAS, TARGETS, Variant
+from benchmarks import inprocess, instructions, loopback, report
+from benchmarks.registry import EXTRAS, Variant
 from benchmarks.report import Results, render, wrk_version
 from benchmarks.variants import SKIPPED, load_all
 
@@ -48,7 +54,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--instructions",
         action="store_true",
-        help="count instructions per request under valgrind's callgrind instead",
+        help="count instructions per request under callgrind instead (that section only)",
     )
     return parser.parse_args(argv)
 
@@ -136,7 +142,7 @@ def figure2(
     settings: dict[str, float],
 ) -> None:
     chosen = [v for v in variants if v.loopback and v.name not in results.wrong]
-    if results.quick:  # the floors and bearerguard's rows: what the targets need
+    if results.quick:  # the floors and bearerguard's rows
         chosen = [v for v in chosen if v.role in ("floor", "bearerguard")]
     if not chosen:
         results.loopback_note = "no variant chosen"
@@ -170,17 +176,46 @@ def _importable(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
+def _writes(args: argparse.Namespace) -> bool:
+    return not args.no_write and (args.write or (not args.quick and not args.only))
+
+
+def instructions_only(args: argparse.Namespace, command: str) -> int:
+    """Count instructions per request and replace the page's instructions section."""
+    started_at = datetime.datetime.now(datetime.timezone.utc)
+    started = time.perf_counter()
+    requests = instructions.QUICK_REQUESTS if args.quick else instructions.REQUESTS
+    try:
+        counts = instructions.measure(instructions.select(args.only, quick=args.quick), requests)
+    except RuntimeError as exc:  # valgrind missing
+        print(f"instructions: {exc}", file=sys.stderr)
+        return 1
+    lines = [instructions.about(requests), "", *instructions.table(counts)]
+    section = report.instructions_section(
+        lines, command=command, started=started_at, elapsed_s=time.perf_counter() - started
+    )
+    print()
+    print("\n".join(section))
+    if _writes(args):
+        page = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(report.replace_instructions(page, section), encoding="utf-8")
+        print(f"wrote {args.output}")
+    failed = any(c.per_request is None and c.role == "bearerguard" for c in counts)
+    return 1 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    shown = " ".join(sys.argv[1:] if argv is None else argv)
+    command = f"python -m benchmarks.run {shown}".strip()
     if args.instructions:
-        flags = ["--quick"] if args.quick else []
-        return instructions.main(flags + [f"--only={text}" for text in args.only])
+        return instructions_only(args, command)
     settings = dict(QUICK if args.quick else FULL)
     if args.rounds:
         settings["rounds"] = args.rounds
-    shown = " ".join(sys.argv[1:] if argv is None else argv)
     results = Results(
-        command=f"python -m benchmarks.run {shown}".strip(),
+        command=command,
         quick=args.quick,
         rounds=int(settings["rounds"]),
         started=datetime.datetime.now(datetime.timezone.utc),
@@ -207,11 +242,11 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as exc:
                 results.skipped[f"extra {name}"] = f"{type(exc).__name__}: {exc}"
     results.elapsed_s = time.perf_counter() - started
-    text = render(results, TARGETS)
+    page = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
+    text = render(results, report.carried_instructions(page))
     print()
     print(text)
-    write = not args.no_write and (args.write or (not args.quick and not args.only))
-    if write:
+    if _writes(args):
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(text, encoding="utf-8")
         print(f"wrote {args.output}")
