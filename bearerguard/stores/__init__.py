@@ -9,16 +9,30 @@ store = open_store("memory://")                       # MemoryTokenStore, for te
 ```
 
 :class:`SQLTokenStore` is imported on first use, so SQLAlchemy is only needed by
-those who use it.
+those who use it. The port the stores implement (:class:`TokenStore`, :data:`Row`,
+:class:`StoreError`, :data:`SCHEMA_VERSION`) is defined in :mod:`bearerguard.tokens`
+and re-exported here.
+
+Every call to :class:`SQLiteTokenStore` or :class:`SQLTokenStore` answers within the
+store's ``timeout`` (default 3 s), and at most ``max_concurrency`` calls (default 4)
+wait on one store at once; past either bound the call raises a :class:`StoreError`
+(:class:`StoreTimeoutError`, :class:`StoreBusyError`) and verification answers 503.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .base import Row, StoreError, TokenStore
+from ..tokens._store import (
+    SCHEMA_VERSION,
+    Row,
+    StoreBusyError,
+    StoreError,
+    StoreTimeoutError,
+    TokenStore,
+)
 from .memory import MemoryTokenStore
-from .sqlite import SCHEMA_VERSION, SQLiteTokenStore
+from .sqlite import SQLiteTokenStore
 
 if TYPE_CHECKING:
     from .sql import SQLTokenStore
@@ -29,7 +43,9 @@ __all__ = [
     "Row",
     "SQLTokenStore",
     "SQLiteTokenStore",
+    "StoreBusyError",
     "StoreError",
+    "StoreTimeoutError",
     "TokenStore",
     "open_store",
 ]

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .base import Row
+from ..tokens._store import Row
+from ._bounded import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT, check_limits
 
 if TYPE_CHECKING:
     from ..tokens import TokenRecord
@@ -19,9 +20,23 @@ class MemoryTokenStore:
     """Token rows in a dict, guarded by a lock; gone when the process ends.
 
     Rows are copied in and out, so nothing a caller holds can change the store.
+
+    Args:
+        timeout: Accepted (and checked) like the other stores' for symmetry; every
+            call here is a few dict operations and never waits on I/O.
+        max_concurrency: Likewise accepted and checked, not needed.
+
+    Raises:
+        ValueError: a bad ``timeout`` or ``max_concurrency``.
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+    ) -> None:
+        self.timeout, self.max_concurrency = check_limits(timeout, max_concurrency)
         self._rows: dict[str, dict[str, Any]] = {}
         self._by_hash: dict[bytes, str] = {}
         self._lock = threading.Lock()

@@ -12,15 +12,6 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
-    Column,
-    DateTime,
-    Index,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
-    Text,
     and_,
     bindparam,
     create_engine,
@@ -32,8 +23,9 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
-from .base import Row, StoreError
-from .sqlite import SCHEMA_VERSION
+from ..tokens._store import SCHEMA_VERSION, Row, StoreError
+from ._bounded import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT, BoundedCalls
+from ._sql_setup import engine_options, normalize_url, tables
 
 if TYPE_CHECKING:
     from ..tokens import TokenRecord
@@ -42,39 +34,6 @@ __all__ = ["SQLTokenStore"]
 
 _TIME_COLUMNS = ("created_at", "expires_at", "last_used_at", "revoked_at")
 _AUTOCOMMIT_DIALECTS = frozenset({"postgresql", "sqlite", "mysql", "mariadb", "mssql"})
-
-
-def _tables(schema: str | None) -> tuple[MetaData, Table, Table]:
-    metadata = MetaData(schema=schema)
-    version = Table(
-        "bearerguard_schema",
-        metadata,
-        Column("id", Integer, primary_key=True, autoincrement=False),
-        Column("version", Integer, nullable=False),
-    )
-    tokens = Table(
-        "bearerguard_tokens",
-        metadata,
-        Column("id", String(64), primary_key=True),
-        Column("token_hash", LargeBinary(32), nullable=False, unique=True),
-        Column("client_id", String(64), nullable=False),
-        Column("label", String(100), nullable=False),
-        Column("scopes", Text, nullable=False),
-        Column("created_at", DateTime(timezone=True), nullable=False),
-        Column("expires_at", DateTime(timezone=True)),
-        Column("last_used_at", DateTime(timezone=True)),
-        Column("revoked_at", DateTime(timezone=True)),
-        Index("bearerguard_tokens_client", "client_id", "created_at"),
-    )
-    return metadata, version, tokens
-
-
-def normalize_url(url: str) -> str:
-    """``postgresql://`` and ``postgres://`` mean psycopg 3 (the ``sql`` extra's driver)."""
-    for bare in ("postgresql://", "postgres://"):
-        if url.startswith(bare):
-            return "postgresql+psycopg://" + url[len(bare) :]
-    return url
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -94,13 +53,28 @@ class SQLTokenStore:
     Tables ``bearerguard_tokens`` and ``bearerguard_schema`` are created on first use
     (in ``schema`` when given). Construction opens no connection.
 
+    Every call answers within ``timeout``, whatever the network does: it runs on one of
+    ``max_concurrency`` threads of the store's own and the caller stops waiting at the
+    deadline (:class:`~bearerguard.tokens.StoreTimeoutError`, 503). At most
+    ``max_concurrency`` calls are under way at once; past that a caller is refused
+    within 0.05 s (:class:`~bearerguard.tokens.StoreBusyError`, 503), so a stalled
+    database holds at most that many of a server's threads.
+
     Args:
         engine_or_url: Your existing :class:`sqlalchemy.engine.Engine` (left open by
             :meth:`close`), or a URL such as ``postgresql+psycopg://user@host/db``
             (``postgresql://`` means psycopg 3). An engine made from a URL hides SQL
-            parameters in errors and gives up connecting after ``connect_timeout``.
+            parameters in errors, and for PostgreSQL gives up connecting after
+            ``connect_timeout`` and drops a connection whose peer stops answering
+            (TCP keepalives, ``tcp_user_timeout``).
         schema: A database schema (namespace) that holds the tables; it must exist.
-        connect_timeout: Seconds to wait for a PostgreSQL connection (URL only).
+        timeout: Longest wait for one store call, in seconds (default 3).
+        max_concurrency: Store calls under way at once (default 4).
+        connect_timeout: Seconds libpq waits for a PostgreSQL connection (URL only;
+            default: ``timeout`` rounded up, at least 2, libpq's minimum).
+
+    Raises:
+        ValueError: a bad ``timeout`` or ``max_concurrency``.
     """
 
     def __init__(
@@ -108,17 +82,23 @@ class SQLTokenStore:
         engine_or_url: Engine | str,
         *,
         schema: str | None = None,
-        connect_timeout: int = 5,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        connect_timeout: int | None = None,
     ) -> None:
+        self._calls = BoundedCalls(
+            "the SQL token store", timeout=timeout, max_concurrency=max_concurrency
+        )
+        self.timeout = self._calls.timeout
+        self.max_concurrency = self._calls.max_concurrency
         if isinstance(engine_or_url, str):
             url = make_url(normalize_url(engine_or_url))
-            connect_args: dict[str, Any] = {}
-            if url.get_backend_name() == "postgresql":
-                connect_args["connect_timeout"] = connect_timeout
             # No pool_pre_ping: it would double the round trips of every cache miss.
             # After a database restart the first query fails (503 once) and SQLAlchemy
             # then replaces every pooled connection.
-            self.engine = create_engine(url, hide_parameters=True, connect_args=connect_args)
+            self.engine = create_engine(
+                url, hide_parameters=True, **engine_options(url, self.timeout, connect_timeout)
+            )
             self._owns_engine = True
         else:
             self.engine = engine_or_url
@@ -131,7 +111,7 @@ class SQLTokenStore:
             else self.engine
         )
         self.schema = schema
-        self._metadata, self._version, self._tokens = _tables(schema)
+        self._metadata, self._version, self._tokens = tables(schema)
         self._ready = False
         self._ready_lock = threading.Lock()
 
@@ -200,31 +180,63 @@ class SQLTokenStore:
             with self.engine.begin() as connection:
                 yield connection
 
-    # -- the store protocol ---------------------------------------------------------
+    # -- the store protocol: each call bounded (see _bounded) ------------------------
 
     def add(self, record: TokenRecord) -> None:
         """Insert a new token."""
-        with self._writing() as connection:
-            connection.execute(insert(self._tokens).values(_sql_row(record)))
+        self._calls.call(self._add, record)
 
     def find_by_hash(self, token_hash: bytes) -> Row | None:
         """The row with this SHA-256 digest (unique index), or None."""
+        return self._calls.call(self._find_by_hash, token_hash)
+
+    def get(self, token_id: str) -> Row | None:
+        """The row with this id, or None."""
+        return self._calls.call(self._get, token_id)
+
+    def query(self, *, client_id: str | None, include_revoked: bool) -> list[Row]:
+        """Rows of one client (or all), oldest first."""
+        return self._calls.call(self._query, client_id, include_revoked)
+
+    def revoke(self, token_id: str, revoked_at: datetime) -> bool:
+        """Mark a token revoked."""
+        return self._calls.call(self._revoke, token_id, revoked_at)
+
+    def rotate(self, token_id: str, expires_at: datetime, new: TokenRecord) -> bool:
+        """Shorten the old token's life and add the new one, in one transaction."""
+        return self._calls.call(self._rotate, token_id, expires_at, new)
+
+    def touch(self, last_used: Mapping[str, datetime]) -> None:
+        """Move ``last_used_at`` forward, one transaction for the batch."""
+        if last_used:
+            self._calls.call(self._touch, dict(last_used))
+
+    def close(self) -> None:
+        """Dispose of the engine if this store made it; yours stays open."""
+        if self._owns_engine:
+            self.engine.dispose()
+
+    # -- what runs on the store's threads -------------------------------------------
+
+    def _add(self, record: TokenRecord) -> None:
+        with self._writing() as connection:
+            connection.execute(insert(self._tokens).values(_sql_row(record)))
+
+    def _find_by_hash(self, token_hash: bytes) -> Row | None:
         with self._reading() as connection:
             found = connection.execute(
                 select(self._tokens).where(self._tokens.c.token_hash == token_hash)
             ).first()
         return None if found is None else dict(found._mapping)
 
-    def get(self, token_id: str) -> Row | None:
-        """The row with this id, or None."""
+    def _get(self, token_id: str) -> Row | None:
         with self._reading() as connection:
             found = connection.execute(
                 select(self._tokens).where(self._tokens.c.id == token_id)
             ).first()
         return None if found is None else dict(found._mapping)
 
-    def query(self, *, client_id: str | None, include_revoked: bool) -> list[Row]:
-        """Rows of one client (or all), oldest first."""
+    def _query(self, client_id: str | None, include_revoked: bool) -> list[Row]:
         tokens = self._tokens
         statement = select(tokens).order_by(tokens.c.created_at, tokens.c.id)
         if client_id is not None:
@@ -234,8 +246,7 @@ class SQLTokenStore:
         with self._reading() as connection:
             return [dict(found._mapping) for found in connection.execute(statement)]
 
-    def revoke(self, token_id: str, revoked_at: datetime) -> bool:
-        """Mark a token revoked."""
+    def _revoke(self, token_id: str, revoked_at: datetime) -> bool:
         tokens = self._tokens
         with self._writing() as connection:
             result = connection.execute(
@@ -245,8 +256,7 @@ class SQLTokenStore:
             )
             return result.rowcount == 1
 
-    def rotate(self, token_id: str, expires_at: datetime, new: TokenRecord) -> bool:
-        """Shorten the old token's life and add the new one, in one transaction."""
+    def _rotate(self, token_id: str, expires_at: datetime, new: TokenRecord) -> bool:
         tokens = self._tokens
         with self._writing() as connection:
             result = connection.execute(
@@ -259,10 +269,7 @@ class SQLTokenStore:
             connection.execute(insert(tokens).values(_sql_row(new)))
             return True
 
-    def touch(self, last_used: Mapping[str, datetime]) -> None:
-        """Move ``last_used_at`` forward, one transaction for the batch."""
-        if not last_used:
-            return
+    def _touch(self, last_used: Mapping[str, datetime]) -> None:
         tokens = self._tokens
         statement = (
             update(tokens)
@@ -280,8 +287,3 @@ class SQLTokenStore:
         batch = [{"b_id": token_id, "b_at": _utc(at)} for token_id, at in last_used.items()]
         with self._writing() as connection:
             connection.execute(statement, batch)
-
-    def close(self) -> None:
-        """Dispose of the engine if this store made it; yours stays open."""
-        if self._owns_engine:
-            self.engine.dispose()

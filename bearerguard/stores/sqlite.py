@@ -6,21 +6,19 @@ import contextlib
 import os
 import sqlite3
 import threading
-import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from .base import Row, StoreError
+from ..tokens._store import SCHEMA_VERSION, Row, StoreError
+from ._bounded import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT, BoundedCalls
+from ._sqlite_files import FileId, Held, file_id
 
 if TYPE_CHECKING:
     from ..tokens import TokenRecord
 
 __all__ = ["SCHEMA_VERSION", "SQLiteTokenStore"]
-
-SCHEMA_VERSION = 1
-"""The schema version this bearerguard writes, kept in ``bearerguard_schema``."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS bearerguard_schema (
@@ -66,41 +64,53 @@ def _sqlite_row(record: TokenRecord) -> dict[str, Any]:
     return row
 
 
-class _Connection:
-    """One thread's connection; closed when the thread's local storage is dropped."""
-
-    __slots__ = ("__weakref__", "closer", "connection", "pid")
-
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        self.connection = connection
-        self.pid = os.getpid()
-        self.closer = weakref.finalize(self, connection.close)
-
-
 class SQLiteTokenStore:
     """Client tokens in a SQLite file: the embedded default.
 
-    The schema is created on first use and its version recorded. Each thread gets its
-    own connection (and each process: a forked child opens new ones); the database
-    runs in WAL mode so readers never wait for a writer, and a busy timeout makes
-    writers from several threads or processes queue instead of failing. Construction
-    touches nothing on disk.
+    The schema is created on first use and its version recorded; opening a file that
+    has the current schema only reads it, so a store starts while another process
+    writes. The database runs in WAL mode, so readers never wait for a writer, and
+    writers from several threads or processes queue for up to ``timeout`` (SQLite's
+    busy timeout) instead of failing. Construction touches nothing on disk.
+
+    Every call answers within ``timeout``: it runs on one of ``max_concurrency``
+    threads of the store's own, each with its own connection (a forked child opens
+    new ones), and the caller stops waiting at the deadline
+    (:class:`~bearerguard.tokens.StoreTimeoutError`, 503). Past ``max_concurrency``
+    calls at once a caller is refused within 0.05 s
+    (:class:`~bearerguard.tokens.StoreBusyError`, 503). A database file deleted or
+    replaced under the running process is noticed: calls then fail with a
+    :class:`~bearerguard.tokens.StoreError` naming the path, rather than report a
+    write into an unlinked file as done.
 
     Args:
         path: The database file. Its directory must exist.
-        timeout: Longest wait for a lock held by another writer, in seconds.
+        timeout: Longest wait for one store call, in seconds (default 3).
+        max_concurrency: Store calls under way at once (default 4).
+
+    Raises:
+        ValueError: an in-memory path, or a bad ``timeout`` or ``max_concurrency``.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+    ) -> None:
         self.path = os.fspath(path)
         if self.path == ":memory:" or self.path.startswith("file:"):
             raise ValueError("give SQLiteTokenStore a file path; use MemoryTokenStore for tests")
-        self.timeout = timeout
+        self._calls = BoundedCalls(
+            f"the SQLite token store {self.path}", timeout=timeout, max_concurrency=max_concurrency
+        )
+        self.timeout = self._calls.timeout
+        self.max_concurrency = self._calls.max_concurrency
         self._local = threading.local()
-        self._connections: weakref.WeakSet[_Connection] = weakref.WeakSet()
-        self._inherited: list[_Connection] = []
-        self._ready = False
-        self._ready_lock = threading.Lock()
+        self._connections: weakref.WeakSet[Held] = weakref.WeakSet()
+        self._file: FileId | None = None  # the file the first connection opened
+        self._ready = False  # its schema is checked
 
     def __repr__(self) -> str:
         return f"SQLiteTokenStore({self.path!r})"
@@ -111,37 +121,49 @@ class SQLiteTokenStore:
         connection = self._thread_connection()
         if not self._ready:
             self._create_schema(connection)
+            self._ready = True
         return connection
 
     def _thread_connection(self) -> sqlite3.Connection:
-        held: _Connection | None = getattr(self._local, "held", None)
-        if held is not None:
-            if held.pid == os.getpid():
-                return held.connection
-            # Inherited through fork: SQLite forbids using (or closing) it here.
-            held.closer.detach()
-            self._inherited.append(held)
-        # check_same_thread=False only so close() may close it from another thread;
-        # each connection is used by the one thread that opened it.
-        connection = sqlite3.connect(
-            self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
-        )
-        try:
-            connection.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-            _enable_wal(connection.execute, self.timeout)
-            connection.execute("PRAGMA synchronous = NORMAL")
-        except BaseException:
-            connection.close()
-            raise
-        held = _Connection(connection)
+        held: Held | None = getattr(self._local, "held", None)
+        if held is not None and held.pid == os.getpid():
+            self._check_file()
+            return held.connection
+        # (A connection inherited through fork is dropped here: its finalizer keeps
+        # it unclosed in this process.)
+        self._check_file()  # never open a new, empty file in place of ours
+        held = Held.open(self.path, self.timeout)
+        if self._file is None:
+            self._file = held.file
         self._local.held = held
         self._connections.add(held)
-        return connection
+        self._check_file()
+        return held.connection
+
+    def _check_file(self) -> None:
+        """Check that the path still names the file this store opened first.
+
+        A file deleted while open lives on, unlinked, until its last connection
+        closes: a write there would report success and be lost with it, and opening
+        the path again would silently start an empty database. A file put in its
+        place is refused too: this store's WAL belongs to the old one.
+
+        Raises:
+            StoreError: the database file was deleted or replaced while in use.
+        """
+        if self._file is not None and file_id(self.path) != self._file:
+            raise StoreError(
+                f"the SQLite database file {self.path} was deleted or replaced while in "
+                "use; it is neither read nor written until the process restarts"
+            )
 
     def _create_schema(self, connection: sqlite3.Connection) -> None:
-        with self._ready_lock:
-            if self._ready:
-                return
+        # A plain read first: a file that already has the current schema needs no
+        # write lock, so a store starts while another process holds one (issue 8.4).
+        version = _schema_version(connection)
+        if version is None:
+            # BEGIN IMMEDIATE serialises creators across threads and processes; the
+            # statements are idempotent, so losing the race is harmless.
             connection.execute("BEGIN IMMEDIATE")
             try:
                 for statement in _SCHEMA.split(";"):
@@ -151,19 +173,17 @@ class SQLiteTokenStore:
                     "INSERT OR IGNORE INTO bearerguard_schema (id, version) VALUES (1, ?)",
                     (SCHEMA_VERSION,),
                 )
-                (version,) = connection.execute(
-                    "SELECT version FROM bearerguard_schema WHERE id = 1"
-                ).fetchone()
+                version = _schema_version(connection)
                 connection.execute("COMMIT")
             except BaseException:
-                connection.execute("ROLLBACK")
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
                 raise
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"the database schema is version {version}; this bearerguard "
-                    f"knows version {SCHEMA_VERSION} at most"
-                )
-            self._ready = True
+        if version is None or version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the database schema is version {version}; this bearerguard "
+                f"knows version {SCHEMA_VERSION} at most"
+            )
 
     @contextlib.contextmanager
     def _errors(self) -> Iterator[None]:
@@ -181,6 +201,7 @@ class SQLiteTokenStore:
             connection.execute("BEGIN IMMEDIATE")
             try:
                 yield connection
+                self._check_file()  # deleted meanwhile: roll back rather than lose it
                 connection.execute("COMMIT")
             except BaseException:
                 # A failed COMMIT leaves the transaction open (it would hold the write
@@ -199,23 +220,51 @@ class SQLiteTokenStore:
             names = [column[0] for column in cursor.description]
             return dict(zip(names, found, strict=True))
 
-    # -- the store protocol ---------------------------------------------------------
+    # -- the store protocol: each call bounded (see _bounded) ------------------------
 
     def add(self, record: TokenRecord) -> None:
         """Insert a new token."""
-        with self._transaction() as connection:
-            connection.execute(_INSERT, _sqlite_row(record))
+        self._calls.call(self._add, record)
 
     def find_by_hash(self, token_hash: bytes) -> Row | None:
         """The row with this SHA-256 digest (unique index), or None."""
-        return self._one(f"{_SELECT} WHERE token_hash = ?", token_hash)
+        return self._calls.call(self._one, f"{_SELECT} WHERE token_hash = ?", token_hash)
 
     def get(self, token_id: str) -> Row | None:
         """The row with this id, or None."""
-        return self._one(f"{_SELECT} WHERE id = ?", token_id)
+        return self._calls.call(self._one, f"{_SELECT} WHERE id = ?", token_id)
 
     def query(self, *, client_id: str | None, include_revoked: bool) -> list[Row]:
         """Rows of one client (or all), oldest first."""
+        return self._calls.call(self._query, client_id, include_revoked)
+
+    def revoke(self, token_id: str, revoked_at: datetime) -> bool:
+        """Mark a token revoked."""
+        return self._calls.call(self._revoke, token_id, revoked_at)
+
+    def rotate(self, token_id: str, expires_at: datetime, new: TokenRecord) -> bool:
+        """Shorten the old token's life and add the new one, in one transaction."""
+        return self._calls.call(self._rotate, token_id, expires_at, new)
+
+    def touch(self, last_used: Mapping[str, datetime]) -> None:
+        """Move ``last_used_at`` forward, one transaction for the batch."""
+        if last_used:
+            self._calls.call(self._touch, dict(last_used))
+
+    def close(self) -> None:
+        """Close every connection this store opened (they reopen on next use)."""
+        for held in list(self._connections):
+            with contextlib.suppress(sqlite3.Error):
+                held.closer()
+        self._local = threading.local()
+
+    # -- what runs on the store's threads -------------------------------------------
+
+    def _add(self, record: TokenRecord) -> None:
+        with self._transaction() as connection:
+            connection.execute(_INSERT, _sqlite_row(record))
+
+    def _query(self, client_id: str | None, include_revoked: bool) -> list[Row]:
         sql = f"{_SELECT} WHERE (? IS NULL OR client_id = ?)"
         if not include_revoked:
             sql += " AND revoked_at IS NULL"
@@ -224,8 +273,7 @@ class SQLiteTokenStore:
             names = [column[0] for column in cursor.description]
             return [dict(zip(names, found, strict=True)) for found in cursor.fetchall()]
 
-    def revoke(self, token_id: str, revoked_at: datetime) -> bool:
-        """Mark a token revoked."""
+    def _revoke(self, token_id: str, revoked_at: datetime) -> bool:
         with self._transaction() as connection:
             cursor = connection.execute(
                 "UPDATE bearerguard_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
@@ -233,8 +281,7 @@ class SQLiteTokenStore:
             )
             return cursor.rowcount == 1
 
-    def rotate(self, token_id: str, expires_at: datetime, new: TokenRecord) -> bool:
-        """Shorten the old token's life and add the new one, in one transaction."""
+    def _rotate(self, token_id: str, expires_at: datetime, new: TokenRecord) -> bool:
         with self._transaction() as connection:
             cursor = connection.execute(
                 "UPDATE bearerguard_tokens SET expires_at = ? WHERE id = ? AND revoked_at IS NULL",
@@ -245,8 +292,7 @@ class SQLiteTokenStore:
             connection.execute(_INSERT, _sqlite_row(new))
             return True
 
-    def touch(self, last_used: Mapping[str, datetime]) -> None:
-        """Move ``last_used_at`` forward, one transaction for the batch."""
+    def _touch(self, last_used: Mapping[str, datetime]) -> None:
         updates = [(_text_time(at), token_id, _text_time(at)) for token_id, at in last_used.items()]
         with self._transaction() as connection:
             connection.executemany(
@@ -255,35 +301,13 @@ class SQLiteTokenStore:
                 updates,
             )
 
-    def close(self) -> None:
-        """Close every connection this store opened (threads reopen on next use)."""
-        for held in list(self._connections):
-            with contextlib.suppress(sqlite3.Error):
-                held.connection.close()
-        self._local = threading.local()
 
-
-# SQLITE_BUSY and SQLITE_LOCKED (sqlite3.h), the answers worth waiting out.
-_BUSY_CODES = (5, 6)
-
-
-def _enable_wal(execute: Callable[[str], object], timeout: float) -> None:
-    """Switch the file to WAL, waiting up to ``timeout`` seconds for other processes.
-
-    The switch needs the file to itself, and SQLite may answer "database is locked"
-    at once, without its busy handler, while another process opens or switches the
-    same new file: so wait and retry here. Once a file is in WAL, the pragma is a
-    no-op that takes no lock.
-    """
-    deadline = time.monotonic() + timeout
-    delay = 0.001
-    while True:
-        try:
-            execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            busy = getattr(exc, "sqlite_errorcode", None) in _BUSY_CODES
-            if not busy or time.monotonic() + delay > deadline:
-                raise
-        time.sleep(delay)
-        delay = min(delay * 2, 0.05)
+def _schema_version(connection: sqlite3.Connection) -> int | None:
+    """The recorded schema version, by plain reads; None before the schema exists."""
+    found = connection.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'bearerguard_schema'"
+    ).fetchone()
+    if found is None:
+        return None
+    row = connection.execute("SELECT version FROM bearerguard_schema WHERE id = 1").fetchone()
+    return None if row is None else int(row[0])

@@ -9,6 +9,11 @@ the SHA-256 of the whole token on a unique index, then the digests are compared 
 There is deliberately no ``averify``: the stores are blocking, so under ASGI the
 guard runs :meth:`ClientTokenVerifier.verify` in a worker thread and the event loop
 never waits on the database. A cache hit never reaches the verifier at all.
+
+The bundled stores answer every lookup within their ``timeout`` and let at most
+``max_concurrency`` lookups wait at once (:mod:`bearerguard.stores`); a store that
+times out, is busy or fails is 503 with ``Retry-After`` (F-01), logged by the
+exception's type alone: a driver's message may quote parameters.
 """
 
 from __future__ import annotations
@@ -88,7 +93,7 @@ class ClientTokenVerifier:
         Raises:
             UnauthenticatedError: malformed, unknown, revoked or expired (401), or
                 its stored record is corrupt (F-02).
-            ServiceUnavailableError: the store failed (503, F-01).
+            ServiceUnavailableError: the store failed, timed out or was busy (503, F-01).
         """
         manager = self.manager
         if not manager.is_well_formed(token):
@@ -97,7 +102,8 @@ class ClientTokenVerifier:
         try:
             row = manager.store.find_by_hash(digest)
         except Exception as exc:
-            # The type only: a driver's message may quote parameters.
+            # The type only (StoreTimeoutError, StoreBusyError, ...): a driver's
+            # message may quote parameters.
             logger.error("client token store failed: %s", type(exc).__name__)
             raise ServiceUnavailableError() from None
         if row is None:

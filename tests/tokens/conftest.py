@@ -270,3 +270,99 @@ def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreU
     under_test.store.close()
     if engine is not None:
         engine.dispose()
+
+
+# -- a stalling TCP proxy in front of PostgreSQL ------------------------------------
+
+
+class StallProxy:
+    """A TCP proxy of the test's own: forwards, or stalls, or forwards again.
+
+    Stalled, it keeps accepting connections and holding them open while it forwards
+    nothing in either direction, as a hung middlebox does; the kernel still ACKs
+    every byte, so no TCP-level timeout fires. ``restore()`` lets the held bytes go.
+    The machine's PostgreSQL itself is never touched.
+    """
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        import asyncio
+
+        self.target = target
+        self.loop = asyncio.new_event_loop()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+        self._tasks: set[Any] = set()
+        self.server = self.loop.run_until_complete(
+            asyncio.start_server(self._accept, "127.0.0.1", 0)
+        )
+        self.port: int = self.server.sockets[0].getsockname()[1]
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def url(self, pg_url: str) -> str:
+        """``pg_url`` with the proxy in place of the server."""
+        from sqlalchemy.engine import make_url
+
+        proxied = make_url(pg_url).set(host="127.0.0.1", port=self.port)
+        return proxied.render_as_string(hide_password=False)
+
+    def stall(self) -> None:
+        self.loop.call_soon_threadsafe(self._flowing.clear)
+
+    def restore(self) -> None:
+        self.loop.call_soon_threadsafe(self._flowing.set)
+
+    async def _pipe(self, reader: Any, writer: Any) -> None:
+        try:
+            while data := await reader.read(65536):
+                await self._flowing.wait()
+                writer.write(data)
+                await writer.drain()
+        except OSError:
+            pass
+        finally:
+            writer.close()
+
+    async def _accept(self, reader: Any, writer: Any) -> None:
+        import asyncio
+
+        await self._flowing.wait()
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.close()
+            return
+        task = asyncio.current_task()
+        self._tasks.add(task)
+        try:
+            await asyncio.gather(
+                self._pipe(reader, upstream_writer), self._pipe(upstream_reader, writer)
+            )
+        finally:
+            self._tasks.discard(task)
+
+    def close(self) -> None:
+        import asyncio
+
+        async def shut() -> None:
+            self.server.close()
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.sleep(0)
+
+        self.restore()
+        asyncio.run_coroutine_threadsafe(shut(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()
+
+
+@pytest.fixture
+def stall_proxy(pg_url: str) -> Iterator[StallProxy]:
+    """A proxy to the real PostgreSQL that the test can stall and restore."""
+    from sqlalchemy.engine import make_url
+
+    server = make_url(pg_url)
+    proxy = StallProxy((server.host or "127.0.0.1", server.port or 5432))
+    yield proxy
+    proxy.close()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import warnings
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -95,16 +97,33 @@ def test_a_newer_schema_is_refused_and_verification_fails_closed(tmp_path: Path)
         guard.authenticate(f"Bearer {token}{checksum(token)}")
 
 
-def test_each_thread_and_process_gets_its_own_connection(tmp_path: Path) -> None:
-    store = SQLiteTokenStore(tmp_path / "t.db")
-    store.query(client_id=None, include_revoked=False)
-    first = store._local.held
-    first.pid = -1  # as if this were a forked child of the process that opened it
-    store.query(client_id=None, include_revoked=False)
-    assert store._local.held is not first
-    assert first.connection.execute("SELECT 1").fetchone() == (1,)  # left alone, not closed
-    store.close()
-    assert store.query(client_id=None, include_revoked=False) == []  # reopens after close
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_opens_its_own_connections_and_leaves_the_parents_alone(
+    tmp_path: Path,
+) -> None:
+    # What a pre-forking server (gunicorn --preload) does: use the store, then fork.
+    manager = manager_for(tmp_path / "t.db")
+    parents = manager.issue(client_id="A" * 32, label="parent", scopes=["a"])
+    guard = Guard([ClientTokenVerifier(manager)], cache_ttl=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12: fork with threads
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit code
+        code = 1
+        try:
+            guard.authenticate(f"Bearer {parents.token}")
+            manager.issue(client_id="B" * 32, label="child", scopes=["a"])
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    # The parent's connections were neither used nor closed by the child.
+    assert guard.authenticate(f"Bearer {parents.token}").token_id == parents.record.id
+    assert sorted(record.label for record in manager.list()) == ["child", "parent"]
+    manager.store.close()
+    assert len(manager.list()) == 2  # reopens after close
+    manager.close()
 
 
 def test_a_failed_commit_is_rolled_back_not_left_open(
@@ -239,7 +258,7 @@ def _locked() -> sqlite3.OperationalError:
 
 
 def test_switching_to_wal_waits_out_a_lock_another_process_holds() -> None:
-    from bearerguard.stores.sqlite import _enable_wal
+    from bearerguard.stores._sqlite_files import enable_wal
 
     answers: list[sqlite3.OperationalError | None] = [_locked(), _locked(), None]
     statements: list[str] = []
@@ -250,12 +269,12 @@ def test_switching_to_wal_waits_out_a_lock_another_process_holds() -> None:
         if answer is not None:
             raise answer
 
-    _enable_wal(execute, timeout=5.0)
+    enable_wal(execute, timeout=5.0)
     assert statements == ["PRAGMA journal_mode = WAL"] * 3
 
 
 def test_switching_to_wal_gives_up_at_the_timeout_and_never_retries_other_errors() -> None:
-    from bearerguard.stores.sqlite import _enable_wal
+    from bearerguard.stores._sqlite_files import enable_wal
 
     calls = 0
 
@@ -265,11 +284,11 @@ def test_switching_to_wal_gives_up_at_the_timeout_and_never_retries_other_errors
         raise _locked()
 
     with pytest.raises(sqlite3.OperationalError, match="locked"):
-        _enable_wal(always_locked, timeout=0.05)
+        enable_wal(always_locked, timeout=0.05)
     assert 1 < calls < 50
 
     def broken(statement: str) -> None:
         raise sqlite3.OperationalError("disk I/O error")
 
     with pytest.raises(sqlite3.OperationalError, match="disk"):
-        _enable_wal(broken, timeout=5.0)
+        enable_wal(broken, timeout=5.0)

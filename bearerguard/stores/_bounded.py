@@ -1,0 +1,155 @@
+"""Bounded store calls: every call answers within ``timeout``; few threads ever wait.
+
+Why a worker pool and not the drivers' own timeouts: a stalled peer that keeps the
+socket open and forwards nothing (a hung proxy, a frozen VM, a loopback proxy in the
+tests) defeats them all. The client's bytes are ACKed, so ``tcp_user_timeout`` never
+fires; keepalive probes are answered; the server never sees the query, so
+``statement_timeout`` never starts; and psycopg 3 waits on the socket with no
+deadline (``cursor.execute`` calls ``Connection.wait`` without one). Only the caller
+can stop waiting. So each call runs on one of ``max_concurrency`` daemon threads
+owned by the store, and the caller waits on its future for at most ``timeout``; past
+it the caller gets :class:`~bearerguard.tokens.StoreTimeoutError` (503) and the
+thread is abandoned to finish whenever the socket answers or the driver gives up.
+
+A call holds its slot until the thread really finishes, not until the caller stops
+waiting: so at most ``max_concurrency`` threads are ever stuck on one store, and once
+they all are, further callers wait ``min(0.05, timeout)`` for a slot and then get
+:class:`~bearerguard.tokens.StoreBusyError` (503). A threaded WSGI server keeps its
+other threads for ``/health`` and cached tokens (issue 8, item 1).
+
+The threads are daemons (an abandoned call never holds up interpreter exit, which
+``concurrent.futures.ThreadPoolExecutor`` would: it joins its workers at exit), are
+started on first use, stop when their store is garbage-collected, and are replaced
+in a forked child, where the parent's threads do not exist.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import math
+import os
+import queue
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from ..tokens._store import StoreBusyError, StoreTimeoutError
+
+__all__ = ["DEFAULT_MAX_CONCURRENCY", "DEFAULT_TIMEOUT", "BoundedCalls"]
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT = 3.0
+"""Seconds a store call may take before the caller gets 503."""
+DEFAULT_MAX_CONCURRENCY = 4
+"""Store calls that may be under way at once, per store."""
+_MAX_ACQUIRE_WAIT = 0.05  # how long a caller waits for a free slot before 503
+
+_Job = tuple["concurrent.futures.Future[Any]", Callable[..., Any], tuple[Any, ...]]
+
+
+def check_limits(timeout: float, max_concurrency: int) -> tuple[float, int]:
+    """Validate a store's ``timeout=`` and ``max_concurrency=`` arguments.
+
+    Raises:
+        ValueError: ``timeout`` is not a positive finite number of seconds, or
+            ``max_concurrency`` is not a positive whole number.
+    """
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise ValueError("timeout must be a number of seconds")
+    if not (0 < timeout < math.inf):
+        raise ValueError("timeout must be a positive, finite number of seconds")
+    if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int):
+        raise ValueError("max_concurrency must be a whole number")
+    if max_concurrency < 1:
+        raise ValueError("max_concurrency must be at least 1")
+    return float(timeout), max_concurrency
+
+
+def _work(jobs: queue.SimpleQueue[_Job | None]) -> None:
+    while True:
+        job = jobs.get()
+        if job is None:
+            return
+        _run(*job)
+        del job  # hold nothing (the store above all) while idle
+
+
+def _run(future: concurrent.futures.Future[Any], fn: Callable[..., Any], args: Any) -> None:
+    if not future.set_running_or_notify_cancel():
+        return  # the caller gave up before the call started
+    try:
+        result = fn(*args)
+    except BaseException as exc:  # the future must complete, or its slot is lost
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
+
+
+def _stop(jobs: queue.SimpleQueue[_Job | None], threads: int) -> None:
+    for _ in range(threads):
+        jobs.put(None)
+
+
+class BoundedCalls:
+    """Run a store's calls on its own few threads, each awaited at most ``timeout``.
+
+    Args:
+        what: Names the store in error messages (never a secret or a URL password).
+        timeout: Longest wait for one call, slot included, in seconds.
+        max_concurrency: Calls that may be under way at once (and threads).
+    """
+
+    def __init__(self, what: str, *, timeout: float, max_concurrency: int) -> None:
+        self.timeout, self.max_concurrency = check_limits(timeout, max_concurrency)
+        self.what = what
+        self._acquire_wait = min(_MAX_ACQUIRE_WAIT, self.timeout)
+        self._lock = threading.Lock()
+        self._pid = -1
+        self._slots = threading.BoundedSemaphore(self.max_concurrency)
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+
+    def _started(self) -> None:
+        # First use, or first use in a forked child: the threads (and any slots they
+        # held) belong to the parent, so start afresh.
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            self._slots = threading.BoundedSemaphore(self.max_concurrency)
+            self._jobs = queue.SimpleQueue()
+            for n in range(self.max_concurrency):
+                threading.Thread(
+                    target=_work, args=(self._jobs,), name=f"bearerguard-store-{n}", daemon=True
+                ).start()
+            weakref.finalize(self, _stop, self._jobs, self.max_concurrency)
+            self._pid = os.getpid()
+
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on a store thread; its result or exception within ``timeout``.
+
+        Raises:
+            StoreBusyError: every slot stayed taken for the short acquire wait.
+            StoreTimeoutError: no answer within ``timeout`` (the call may still finish).
+        """
+        if self._pid != os.getpid():
+            self._started()
+        started = time.monotonic()
+        slots = self._slots
+        if not slots.acquire(timeout=self._acquire_wait):
+            raise StoreBusyError(
+                f"{self.what}: {self.max_concurrency} calls are already waiting on it"
+            )
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        future.add_done_callback(lambda _: slots.release())
+        self._jobs.put((future, fn, args))
+        try:
+            return future.result(timeout=self.timeout - (time.monotonic() - started))
+        except concurrent.futures.TimeoutError:
+            if future.done():  # the call's own TimeoutError, or it finished just now
+                return future.result()
+            future.cancel()  # not started yet: it never runs, and frees its slot now
+            raise StoreTimeoutError(
+                f"{self.what} did not answer within {self.timeout:g} s"
+            ) from None
