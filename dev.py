@@ -20,6 +20,9 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".bootstrap-stamp"
+# The interop tests' identity provider (oidc-provider, from npm), git-ignored node_modules.
+INTEROP = ROOT / "tests" / "interop"
+INTEROP_STAMP = INTEROP / "node_modules" / ".bootstrap-stamp"
 
 
 def run(*args: str | Path) -> None:
@@ -48,8 +51,32 @@ def demo() -> None:
     run(PYTHON, "examples/fastapi_app.py")
 
 
+def install_interop() -> None:
+    """Install the interop tests' npm packages, once per ``package-lock.json``.
+
+    Needs ``node`` and ``npm`` on the PATH; without them (or if the install fails) the
+    interop tests skip, except under ``CI=true``, where they must run.
+    """
+    npm = shutil.which("npm")
+    if shutil.which("node") is None or npm is None:
+        print("note: node/npm are not on the PATH; the interop tests (tests/interop) skip")
+        return
+    wanted = hashlib.sha256((INTEROP / "package-lock.json").read_bytes()).hexdigest()
+    if INTEROP_STAMP.exists() and INTEROP_STAMP.read_text() == wanted:
+        return
+    try:
+        run(npm, "--prefix", INTEROP, "ci", "--no-audit", "--no-fund", "--loglevel=error")
+    except subprocess.CalledProcessError:
+        if os.environ.get("CI", "").lower() == "true":
+            raise
+        print("note: npm ci failed; the interop tests (tests/interop) skip")
+        return
+    INTEROP_STAMP.write_text(wanted)
+
+
 def test(*extra: str) -> None:
-    """Run the whole test suite."""
+    """Run the whole test suite (installing the interop tests' provider first)."""
+    install_interop()
     run(PYTHON, "-m", "pytest", "--cov", "--cov-report=term", *extra)
 
 
