@@ -161,6 +161,18 @@ def test_dpop_bound_token_presented_as_bearer_is_401(provider: Provider, serve: 
     assert (status, error_of(body)) == (401, "invalid_token")
 
 
+@needs(7, "IntrospectionVerifier")
+def test_dpop_bound_opaque_token_presented_as_bearer_is_401(
+    provider: Provider, serve: Serve
+) -> None:
+    # The binding comes from introspection here (RFC 7662 with RFC 9449 §6.2's cnf.jkt).
+    token = provider.dpop_token(opaque=True)
+    assert "jkt" in provider.introspect(token)["cnf"]
+    call = serve(Guard([introspection_verifier(provider)]))
+    status, body, _ = call("GET", PAYMENT, token)
+    assert (status, error_of(body)) == (401, "invalid_token")
+
+
 # -- discovery and several issuers ----------------------------------------------------
 
 
