@@ -26,6 +26,7 @@ class Reply:
     body: bytes | dict[str, Any] | list[Any] = b"{}"
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    length: bool = True  # False: no Content-Length, the body ends when the server closes
 
     def payload(self) -> bytes:
         if isinstance(self.body, bytes):
@@ -49,6 +50,13 @@ class Seen:
 Route = Reply | Callable[[Seen], Reply]
 
 
+class _Quiet(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that gave up mid-request (the timeout and size-cap tests)
+
+
 class LocalServer:
     """A threaded HTTP/1.1 server on 127.0.0.1 with switchable routes (``port`` 0: any)."""
 
@@ -62,6 +70,7 @@ class LocalServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # else a body write waits on a delayed ACK
 
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -84,7 +93,11 @@ class LocalServer:
                     headers = {"Content-Type": "application/json", **reply.headers}
                     for name, value in headers.items():
                         self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(body)))
+                    if reply.length:
+                        self.send_header("Content-Length", str(len(body)))
+                    else:
+                        self.send_header("Connection", "close")
+                        self.close_connection = True
                     self.end_headers()
                     self.wfile.write(body)
                 except OSError:  # the client gave up (timeout tests)
@@ -96,7 +109,7 @@ class LocalServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._httpd = _Quiet(("127.0.0.1", port), Handler)
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
         self.base = f"http://127.0.0.1:{self.port}"
