@@ -27,6 +27,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     length: bool = True  # False: no Content-Length, the body ends when the server closes
+    dribble: float = 0.0  # seconds between 1 KiB pieces of the body, when set
 
     def payload(self) -> bytes:
         if isinstance(self.body, bytes):
@@ -99,7 +100,13 @@ class LocalServer:
                         self.send_header("Connection", "close")
                         self.close_connection = True
                     self.end_headers()
-                    self.wfile.write(body)
+                    if reply.dribble:
+                        for start in range(0, len(body), 1024):
+                            self.wfile.write(body[start : start + 1024])
+                            if server._release.wait(reply.dribble):
+                                break
+                    else:
+                        self.wfile.write(body)
                 except OSError:  # the client gave up (timeout tests)
                     pass
 

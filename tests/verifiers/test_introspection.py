@@ -99,11 +99,19 @@ def test_audience_is_required(server: IntrospectionServer) -> None:
         pytest.param({"leeway": 301}, "leeway", id="leeway"),
         pytest.param({"timeout": 0}, "timeout", id="timeout"),
         pytest.param({"audience": []}, "audience", id="empty-audience"),
+        pytest.param({"issuer": ""}, "issuer", id="empty-issuer"),
+        pytest.param({"kind": ""}, "kind", id="empty-kind"),
+        pytest.param({"max_in_flight": True}, "max_in_flight", id="flight-bool"),
     ],
 )
 def test_bad_configuration(make: Any, options: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         make(**options)
+
+
+def test_accepts_must_be_a_predicate_or_pattern(make: Any) -> None:
+    with pytest.raises(TypeError, match="accepts"):
+        make(accepts=42)
 
 
 def test_construction_does_no_io(server: IntrospectionServer, make: Any) -> None:
@@ -227,6 +235,8 @@ def test_active_token(server: IntrospectionServer, make: Any, check: Driver) -> 
         pytest.param(active(exp=True), "malformed", id="exp-bool"),
         pytest.param(active(sub=42), "malformed", id="sub-number"),
         pytest.param(active(scope={"a": 1}), "malformed", id="scope-object"),
+        pytest.param(active(scope=["a", 1]), "malformed", id="scope-list-mixed"),
+        pytest.param(active(exp=1e300), "malformed", id="exp-out-of-range"),
     ],
 )
 def test_refused_tokens(
@@ -235,6 +245,32 @@ def test_refused_tokens(
     server.tokens[TOKEN] = response
     with pytest.raises(UnauthenticatedError, match=description):
         check(make(), TOKEN)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b'{"active": true, "aud": "payments-api", "exp": Infinity}', id="exp-inf"),
+        pytest.param(b'{"active": true, "aud": "payments-api", "exp": NaN}', id="exp-nan"),
+        pytest.param(b'{"active": true, "aud": "payments-api", "sub": "\\ud800"}', id="surrogate"),
+        pytest.param(
+            b'{"active": true, "aud": "payments-api", "scope": "\\udfff"}', id="scope-surrogate"
+        ),
+    ],
+)
+def test_refused_raw_answers(
+    server: IntrospectionServer, make: Any, check: Driver, body: bytes
+) -> None:
+    server.reply = Reply(200, body)
+    with pytest.raises(UnauthenticatedError, match="malformed"):
+        check(make(), TOKEN)
+
+
+def test_scope_list(server: IntrospectionServer, make: Any, check: Driver) -> None:
+    server.tokens[TOKEN] = active(scope=["payments.get", "payments.create"])
+    assert check(make(), TOKEN).scopes == {"payments.get", "payments.create"}
+    server.tokens[TOKEN] = active(scope=None)
+    assert check(make(), TOKEN).scopes == frozenset()
 
 
 def test_issuer(server: IntrospectionServer, make: Any, check: Driver) -> None:
@@ -309,6 +345,14 @@ def test_unusable_answers_are_503(
     with pytest.raises(ServiceUnavailableError) as caught:
         check(make(), TOKEN)
     assert caught.value.status_code == 503
+
+
+def test_a_dribbling_answer_is_cut_at_the_deadline(
+    server: IntrospectionServer, make: Any, check: Driver
+) -> None:
+    server.reply = Reply(200, b" " * 60_000 + b'{"active": false}', length=False, dribble=0.05)
+    with pytest.raises(ServiceUnavailableError):
+        check(make(timeout=0.3), TOKEN)
 
 
 def test_timeout_is_503(server: IntrospectionServer, make: Any, check: Driver) -> None:
