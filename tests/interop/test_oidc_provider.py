@@ -8,7 +8,7 @@ discovery and introspection calls go to the provider over a real socket.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import jwt
@@ -39,14 +39,29 @@ def jwt_verifier(provider: Provider, **options: Any) -> JWTVerifier:
     return JWTVerifier(issuer=provider.issuer, **options)
 
 
-def introspection_verifier(provider: Provider, **options: Any) -> Any:
-    from bearerguard.verifiers.introspection import IntrospectionVerifier
+@pytest.fixture
+def introspection_verifier() -> Iterator[Callable[..., Any]]:
+    """``introspection_verifier(provider, **options)``; closed after the test, as at shutdown.
 
-    client_id, client_secret = RESOURCE_SERVER
-    options.setdefault("endpoint", provider.introspection_endpoint)
-    return IntrospectionVerifier(
-        client_id=client_id, client_secret=client_secret, audience=PAYMENTS, **options
-    )
+    A verifier that is never closed leaves its pooled connection to the provider to
+    the garbage collector (a ResourceWarning, an error here).
+    """
+    made: list[Any] = []
+
+    def make(provider: Provider, **options: Any) -> Any:
+        from bearerguard.verifiers.introspection import IntrospectionVerifier
+
+        client_id, client_secret = RESOURCE_SERVER
+        options.setdefault("endpoint", provider.introspection_endpoint)
+        verifier = IntrospectionVerifier(
+            client_id=client_id, client_secret=client_secret, audience=PAYMENTS, **options
+        )
+        made.append(verifier)
+        return verifier
+
+    yield make
+    for verifier in made:
+        verifier.close()
 
 
 class Timer:
@@ -161,9 +176,8 @@ def test_dpop_bound_token_presented_as_bearer_is_401(provider: Provider, serve: 
     assert (status, error_of(body)) == (401, "invalid_token")
 
 
-@needs(7, "IntrospectionVerifier")
 def test_dpop_bound_opaque_token_presented_as_bearer_is_401(
-    provider: Provider, serve: Serve
+    provider: Provider, serve: Serve, introspection_verifier: Callable[..., Any]
 ) -> None:
     # The binding comes from introspection here (RFC 7662 with RFC 9449 §6.2's cnf.jkt).
     token = provider.dpop_token(opaque=True)
@@ -197,8 +211,9 @@ def test_two_issuers_in_one_guard(
 # -- opaque tokens through introspection ----------------------------------------------
 
 
-@needs(7, "IntrospectionVerifier")
-def test_opaque_token_through_introspection(provider: Provider, serve: Serve) -> None:
+def test_opaque_token_through_introspection(
+    provider: Provider, serve: Serve, introspection_verifier: Callable[..., Any]
+) -> None:
     call = serve(Guard([jwt_verifier(provider), introspection_verifier(provider)]))
     token = provider.opaque_token(scope="payments.get")
     assert token.count(".") == 0
@@ -208,16 +223,16 @@ def test_opaque_token_through_introspection(provider: Provider, serve: Serve) ->
     assert (status, error_of(body)) == (403, "insufficient_scope")
 
 
-@needs(7, "IntrospectionVerifier(issuer=) discovery")
-def test_introspection_endpoint_from_the_issuer(provider: Provider, serve: Serve) -> None:
+def test_introspection_endpoint_from_the_issuer(
+    provider: Provider, serve: Serve, introspection_verifier: Callable[..., Any]
+) -> None:
     verifier = introspection_verifier(provider, endpoint=None, issuer=provider.issuer)
     call = serve(Guard([verifier]))
     assert call("GET", PAYMENT, provider.opaque_token())[0] == 200
 
 
-@needs(7, "IntrospectionVerifier")
 def test_revoked_opaque_token_is_refused_once_its_cache_entry_ends(
-    provider: Provider, serve: Serve
+    provider: Provider, serve: Serve, introspection_verifier: Callable[..., Any]
 ) -> None:
     timer = Timer()
     call = serve(Guard([introspection_verifier(provider)], cache_ttl=60, timer=timer))
@@ -233,8 +248,9 @@ def test_revoked_opaque_token_is_refused_once_its_cache_entry_ends(
     assert (status, error_of(body)) == (401, "invalid_token")
 
 
-@needs(7, "IntrospectionVerifier")
-def test_introspection_provider_down_is_503(own_provider: Provider, serve: Serve) -> None:
+def test_introspection_provider_down_is_503(
+    own_provider: Provider, serve: Serve, introspection_verifier: Callable[..., Any]
+) -> None:
     call = serve(Guard([introspection_verifier(own_provider)]))
     token = own_provider.opaque_token()
     own_provider.stop()
