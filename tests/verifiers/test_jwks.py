@@ -8,7 +8,9 @@ are moved by hand; real waits are only the server's, and kept tiny.
 from __future__ import annotations
 
 import base64
+import gc
 import json
+import os
 import secrets
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +24,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from bearerguard import Guard, JWTVerifier
 from bearerguard.exceptions import AuthError, ServiceUnavailableError, UnauthenticatedError
 from bearerguard.verifiers import _fetch
+
+from .conftest import AUDIENCE, wait_until
 
 INTERVAL = 300.0
 COOLDOWN = 10.0
@@ -108,8 +112,8 @@ def test_L03_concurrent_cold_start_fetches_once(
     assert published.requests == 1
 
 
-def test_scheduled_refresh_after_interval(
-    keys: Any, published: Any, jwks_verifier: Any, timer: Any
+def test_scheduled_refresh_after_interval_made_in_the_background(
+    keys: Any, published: Any, jwks_verifier: Any, timer: Any, spy: FetchSpy
 ) -> None:
     verifier = jwks_verifier()
     token = kid_token(keys, "k1")
@@ -118,8 +122,10 @@ def test_scheduled_refresh_after_interval(
     verifier.verify(token)
     assert published.requests == 1
     timer.advance(1)
-    verifier.verify(token)
+    verifier.verify(token)  # answered from the held keys; wakes the refresher
+    wait_until(lambda: verifier.jwks.fetches == 2)
     assert published.requests == 2
+    assert spy.threads[1] != threading.get_ident()  # not made by the request
     verifier.verify(token)
     assert published.requests == 2
 
@@ -128,8 +134,9 @@ def test_scheduled_refresh_does_not_use_the_kid_cooldown(
     keys: Any, published: Any, jwks_verifier: Any, timer: Any
 ) -> None:
     verifier = jwks_verifier(jwks_refresh_interval=1.0)
-    for _ in range(3):
+    for fetches in (1, 2, 3):
         verifier.verify(kid_token(keys, "k1"))
+        wait_until(lambda: verifier.jwks.fetches == fetches)  # noqa: B023 - used at once
         timer.advance(1.0)
     assert published.requests == 3
 
@@ -206,6 +213,8 @@ def test_K02_removed_kid_refused_after_the_next_refresh(
     verifier.verify(kid_token(keys, "k1"))
     published.publish(keys.jwk("RS256", "k2", key=keys.rsa2))
     timer.advance(INTERVAL)
+    verifier.verify(kid_token(keys, "k1"))  # still held until the refresh lands
+    wait_until(lambda: verifier.jwks.fetches == 2)
     with pytest.raises(UnauthenticatedError):
         verifier.verify(kid_token(keys, "k1"))
 
@@ -413,7 +422,9 @@ def test_K06_garbage_on_refresh_keeps_the_held_keys(
     published.body = small_rsa_jwks if body == b"SMALL-RSA" else body
     timer.advance(INTERVAL)
     assert verifier.verify(kid_token(keys, "k1")).subject == "user-1"
+    wait_until(lambda: verifier.jwks.fetches == 2)
     assert published.requests == 2
+    assert verifier.verify(kid_token(keys, "k1")).subject == "user-1"
     with pytest.raises(UnauthenticatedError):
         verifier.verify(kid_token(keys, "unknown"))
 
@@ -425,8 +436,10 @@ def test_K03_failed_refetch_keeps_held_keys_server_down(
     verifier.verify(kid_token(keys, "k1"))
     published.stop()
     timer.advance(INTERVAL)
-    assert verifier.verify(kid_token(keys, "k1")).subject == "user-1"  # refresh failed
+    assert verifier.verify(kid_token(keys, "k1")).subject == "user-1"
+    wait_until(lambda: verifier.jwks.fetches == 2)  # the refresh failed
     assert len(spy.urls) == 2
+    assert verifier.verify(kid_token(keys, "k1")).subject == "user-1"
     # An unknown kid while keys are held is the token's fault: 401, not 503.
     with pytest.raises(UnauthenticatedError):
         verifier.verify(kid_token(keys, "k9"))
@@ -445,6 +458,8 @@ def test_K03_http_error_on_refresh_keeps_held_keys(
     published.status = status
     timer.advance(INTERVAL)
     assert verifier.verify(kid_token(keys, "k1"))
+    wait_until(lambda: verifier.jwks.fetches == 2)
+    assert verifier.verify(kid_token(keys, "k1"))
     assert published.requests == 2
 
 
@@ -455,6 +470,8 @@ def test_K03_failed_refresh_retried_after_cooldown_not_every_request(
     verifier.verify(kid_token(keys, "k1"))
     published.status = 500
     timer.advance(INTERVAL)
+    verifier.verify(kid_token(keys, "k1"))
+    wait_until(lambda: verifier.jwks.fetches == 2)
     for _ in range(20):
         verifier.verify(kid_token(keys, "k1"))
     assert published.requests == 2
@@ -462,6 +479,7 @@ def test_K03_failed_refresh_retried_after_cooldown_not_every_request(
     published.publish(keys.jwk("RS256", "k1"), keys.jwk("RS256", "k2", key=keys.rsa2))
     timer.advance(COOLDOWN)
     verifier.verify(kid_token(keys, "k1"))
+    wait_until(lambda: verifier.jwks.fetches == 3)
     assert published.requests == 3
     assert verifier.verify(keys.token(key=keys.rsa2, headers={"kid": "k2"}))
     assert published.requests == 3
@@ -559,7 +577,7 @@ def test_K07_unsuitable_keys_in_the_set_are_ignored(
 
 def test_K07_hmac_algorithms_cannot_use_a_jwks_url() -> None:
     with pytest.raises(ValueError, match="HMAC"):
-        JWTVerifier(jwks_url="https://as.example.com/jwks", algorithms=["HS256"])
+        JWTVerifier(audience=AUDIENCE, jwks_url="https://as.example.com/jwks", algorithms=["HS256"])
 
 
 def _signed_by_hand(keys: Any, header: dict[str, Any], sign: Any) -> str:
@@ -643,27 +661,80 @@ def test_K05_dribbling_server_bounded_by_the_timeout(
     assert published.responses == 0  # still dribbling when the verifier gave up
 
 
-def test_scheduled_refresh_in_flight_does_not_hold_up_other_requests(
-    keys: Any, published: Any, jwks_verifier: Any, timer: Any
+def test_N17_request_landing_on_the_schedule_does_not_wait_for_the_refresh(
+    keys: Any, published: Any, jwks_verifier: Any, timer: Any, spy: FetchSpy
 ) -> None:
     verifier = jwks_verifier(jwks_timeout=10.0)
     token = kid_token(keys, "k1")
     verifier.verify(token)
-    timer.advance(INTERVAL)
-    published.delay = 10.0
     published.settle()
     published.started.clear()
-    answered = published.responses
+    published.delay = 10.0  # the key server hangs on the next fetch
+    timer.advance(INTERVAL)
     with ThreadPoolExecutor(1) as pool:
-        refreshing = pool.submit(verifier.verify, token)
+        landing = pool.submit(verifier.verify, token)
+        # Answered from the held keys while the server still holds the refresh.
+        assert landing.result(timeout=5).subject == "user-1"
         assert published.started.wait(5)
-        # The held keys serve while the refresh is held by the server.
+        assert published.responses == 1
         assert verifier.verify(kid_token(keys, "k1", jti="other")).subject == "user-1"
-        assert published.responses == answered
-        assert not refreshing.done()
-        published.release()
-        assert refreshing.result(5).subject == "user-1"
+    assert threading.get_ident() not in spy.threads[1:]
+    published.release()
+    wait_until(lambda: verifier.jwks.fetches == 2)
     assert published.requests == 2
+
+
+def test_N17_unknown_kid_waits_for_at_most_one_fetch(
+    keys: Any, published: Any, jwks_verifier: Any, timer: Any, spy: FetchSpy
+) -> None:
+    # Before: a request landing on the schedule made the scheduled fetch and then its
+    # own refetch, each up to the timeout, on the request's thread.
+    verifier = jwks_verifier(jwks_timeout=0.3)
+    verifier.verify(kid_token(keys, "k1"))
+    published.delay = 10.0
+    timer.advance(INTERVAL)
+    with pytest.raises(UnauthenticatedError):
+        verifier.verify(kid_token(keys, "new-kid"))
+    assert spy.threads.count(threading.get_ident()) <= 2  # the first fetch, and one more
+    published.release()
+
+
+def test_refresher_restarts_after_fork(
+    keys: Any, published: Any, jwks_verifier: Any, timer: Any, monkeypatch: Any, spy: FetchSpy
+) -> None:
+    # No real fork under pytest (a fork with threads running warns): the cache sees
+    # another process id, as a forked child does, and starts its own refresher.
+    verifier = jwks_verifier()
+    verifier.verify(kid_token(keys, "k1"))
+    parent = set(_refreshers())
+    real_pid = os.getpid()
+    monkeypatch.setattr(os, "getpid", lambda: real_pid + 1)
+    timer.advance(INTERVAL)
+    assert verifier.verify(kid_token(keys, "k1"))
+    wait_until(lambda: verifier.jwks.fetches == 2)
+    child = set(_refreshers()) - parent
+    assert [thread.ident for thread in child] == [spy.threads[1]]
+
+
+def test_refresher_stops_on_close_and_when_the_verifier_is_freed(
+    keys: Any, published: Any, jwks_verifier: Any
+) -> None:
+    before = set(_refreshers())
+    closed = jwks_verifier()
+    closed.verify(kid_token(keys, "k1"))
+    freed = jwks_verifier()
+    freed.verify(kid_token(keys, "k1"))
+    started = set(_refreshers()) - before
+    assert len(started) == 2
+    closed.close()
+    del freed
+    gc.collect()
+    wait_until(lambda: not any(thread.is_alive() for thread in started))
+    assert closed.verify(kid_token(keys, "k1"))  # held keys keep answering
+
+
+def _refreshers() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "bearerguard-jwks-refresh"]
 
 
 def test_K06_oversized_body_refused(keys: Any, jwks_server: Any, jwks_verifier: Any) -> None:

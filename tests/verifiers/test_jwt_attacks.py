@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from bearerguard import Guard, JWTVerifier
 from bearerguard.exceptions import AuthError, UnauthenticatedError
 
+from .conftest import AUDIENCE
+
 
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
@@ -95,7 +97,7 @@ def test_J01_header_without_alg(keys: Any, make_verifier: Any) -> None:
 @pytest.mark.parametrize("alg", NONE_SPELLINGS)
 def test_J01_none_is_refused_as_configuration(alg: str) -> None:
     with pytest.raises(ValueError, match=r"none|unsupported|algorithm"):
-        JWTVerifier(key=b"s" * 64, algorithms=[alg])
+        JWTVerifier(audience=AUDIENCE, key=b"s" * 64, algorithms=[alg])
 
 
 # -- J-02 / J-03 / J-16 key confusion and HMAC secrets ------------------------------------
@@ -134,7 +136,7 @@ def test_J02_rs256_verifier_configured_with_a_jwk_dict(keys: Any, make_verifier:
 def test_J03_mixed_hmac_and_public_key_algorithms_refused(keys: Any, algorithms: list[str]) -> None:
     for key in (keys.public("RS256"), keys.hmac * 2):
         with pytest.raises(ValueError, match="mixed"):
-            JWTVerifier(key=key, algorithms=algorithms)
+            JWTVerifier(audience=AUDIENCE, key=key, algorithms=algorithms)
 
 
 @pytest.mark.parametrize(
@@ -155,7 +157,7 @@ def test_J03_hmac_verifier_given_a_public_key_refused(
     if as_text:
         key = key.decode()
     with pytest.raises(ValueError, match="public key"):
-        JWTVerifier(key=key, algorithms=["HS256"])
+        JWTVerifier(audience=AUDIENCE, key=key, algorithms=["HS256"])
 
 
 @pytest.mark.parametrize(
@@ -169,13 +171,13 @@ def test_J03_hmac_verifier_given_a_public_key_refused(
 )
 def test_J03_hmac_verifier_given_a_key_object_refused(keys: Any, key: Callable[[Any], Any]) -> None:
     with pytest.raises(ValueError, match=r"HMAC|secret|JWK|public key"):
-        JWTVerifier(key=key(keys), algorithms=["HS256"])
+        JWTVerifier(audience=AUDIENCE, key=key(keys), algorithms=["HS256"])
 
 
 def test_J03_public_key_verifier_given_a_symmetric_jwk_refused(keys: Any) -> None:
     oct_jwk = {"kty": "oct", "k": b64url(keys.hmac)}
     with pytest.raises(ValueError, match="symmetric"):
-        JWTVerifier(key=oct_jwk, algorithms=["RS256"])
+        JWTVerifier(audience=AUDIENCE, key=oct_jwk, algorithms=["RS256"])
 
 
 def test_J03_hmac_verifier_with_oct_jwk_works(keys: Any, make_verifier: Any) -> None:
@@ -196,7 +198,7 @@ def test_J03_hmac_verifier_with_oct_jwk_works(keys: Any, make_verifier: Any) -> 
 )
 def test_J16_short_hmac_secret_refused(algorithms: list[str], length: int) -> None:
     with pytest.raises(ValueError, match="at least"):
-        JWTVerifier(key=b"k" * length, algorithms=algorithms)
+        JWTVerifier(audience=AUDIENCE, key=b"k" * length, algorithms=algorithms)
 
 
 def test_J16_hmac_secret_of_hash_size_accepted(keys: Any, make_verifier: Any) -> None:
@@ -233,13 +235,13 @@ def test_J04_es384_token_against_es256(keys: Any, make_verifier: Any) -> None:
         make_verifier("ES256").verify(token)
     # The same curve key with the wrong algorithm label is refused at construction.
     with pytest.raises(ValueError, match="ES256"):
-        JWTVerifier(key=p384.public_key(), algorithms=["ES256"])
+        JWTVerifier(audience=AUDIENCE, key=p384.public_key(), algorithms=["ES256"])
 
 
 def test_J04_rsa_key_below_2048_bits_refused(keys: Any) -> None:
     small = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505
     with pytest.raises(ValueError, match="too small"):
-        JWTVerifier(key=small.public_key(), algorithms=["RS256"])
+        JWTVerifier(audience=AUDIENCE, key=small.public_key(), algorithms=["RS256"])
 
 
 def test_J04_wrong_key_same_algorithm(keys: Any, make_verifier: Any) -> None:
@@ -249,8 +251,10 @@ def test_J04_wrong_key_same_algorithm(keys: Any, make_verifier: Any) -> None:
 
 def test_J04_rsa_and_ec_algorithms_need_matching_key(keys: Any) -> None:
     with pytest.raises(ValueError, match="does not fit"):
-        JWTVerifier(key=keys.public("RS256"), algorithms=["RS256", "ES256"])
-    verifier = JWTVerifier(key=keys.public("RS256"), algorithms=["RS256", "PS256"])
+        JWTVerifier(audience=AUDIENCE, key=keys.public("RS256"), algorithms=["RS256", "ES256"])
+    verifier = JWTVerifier(
+        audience=AUDIENCE, key=keys.public("RS256"), algorithms=["RS256", "PS256"]
+    )
     assert verifier.algorithms == ("RS256", "PS256")
 
 
@@ -600,6 +604,7 @@ FIXED_DESCRIPTIONS = {
     "The access token has malformed claims",
     "The access token is not recognised",
     "The access token's signing key is unknown",
+    "The access token's algorithm is not accepted",
 }
 
 

@@ -8,39 +8,45 @@ import pytest
 
 from bearerguard import JWTVerifier
 
+from .conftest import AUDIENCE
+
 
 def test_key_or_jwks_url_exactly_one(keys: Any) -> None:
     with pytest.raises(ValueError, match="exactly one"):
         JWTVerifier()
     with pytest.raises(ValueError, match="exactly one"):
-        JWTVerifier(key=keys.public("RS256"), jwks_url="https://as.example.com/jwks")
+        JWTVerifier(
+            audience=AUDIENCE, key=keys.public("RS256"), jwks_url="https://as.example.com/jwks"
+        )
 
 
 @pytest.mark.parametrize("algorithms", [(), [], ""], ids=["tuple", "list", "empty-string"])
 def test_empty_algorithms_refused(keys: Any, algorithms: Any) -> None:
     with pytest.raises(ValueError, match=r"empty|unsupported"):
-        JWTVerifier(key=keys.public("RS256"), algorithms=algorithms)
+        JWTVerifier(audience=AUDIENCE, key=keys.public("RS256"), algorithms=algorithms)
 
 
 @pytest.mark.parametrize("alg", ["RS257", "rs256", "HS1", "A256GCM", "RSA-OAEP", "*"])
 def test_unknown_algorithm_refused(keys: Any, alg: str) -> None:
     with pytest.raises(ValueError, match="unsupported"):
-        JWTVerifier(key=keys.public("RS256"), algorithms=[alg])
+        JWTVerifier(audience=AUDIENCE, key=keys.public("RS256"), algorithms=[alg])
 
 
 def test_algorithms_as_a_single_string(keys: Any) -> None:
-    assert JWTVerifier(key=keys.public("ES256"), algorithms="ES256").algorithms == ("ES256",)
+    assert JWTVerifier(
+        audience=AUDIENCE, key=keys.public("ES256"), algorithms="ES256"
+    ).algorithms == ("ES256",)
 
 
 @pytest.mark.parametrize("leeway", [-1, 301, 3600, float("nan"), float("inf")])
 def test_leeway_out_of_range_refused(keys: Any, leeway: float) -> None:
     with pytest.raises(ValueError, match="leeway"):
-        JWTVerifier(key=keys.public("RS256"), leeway=leeway)
+        JWTVerifier(audience=AUDIENCE, key=keys.public("RS256"), leeway=leeway)
 
 
 @pytest.mark.parametrize("leeway", [0, 30, 300, 0.5])
 def test_leeway_in_range_accepted(keys: Any, leeway: float) -> None:
-    assert JWTVerifier(key=keys.public("RS256"), leeway=leeway).leeway == leeway
+    assert JWTVerifier(audience=AUDIENCE, key=keys.public("RS256"), leeway=leeway).leeway == leeway
 
 
 @pytest.mark.parametrize(
@@ -60,7 +66,7 @@ def test_leeway_in_range_accepted(keys: Any, leeway: float) -> None:
 )
 def test_K08_jwks_url_must_be_https_or_loopback(url: str) -> None:
     with pytest.raises(ValueError, match="jwks_url"):
-        JWTVerifier(jwks_url=url)
+        JWTVerifier(audience=AUDIENCE, jwks_url=url)
 
 
 @pytest.mark.parametrize(
@@ -74,7 +80,7 @@ def test_K08_jwks_url_must_be_https_or_loopback(url: str) -> None:
     ],
 )
 def test_K08_jwks_url_accepted(url: str) -> None:
-    verifier = JWTVerifier(jwks_url=url)
+    verifier = JWTVerifier(audience=AUDIENCE, jwks_url=url)
     assert verifier.jwks is not None
     assert verifier.jwks.url == url
     assert verifier.jwks.fetches == 0  # nothing is fetched at construction
@@ -92,7 +98,7 @@ def test_K08_jwks_url_accepted(url: str) -> None:
 )
 def test_jwks_timing_options_validated(options: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match="jwks_"):
-        JWTVerifier(jwks_url="https://as.example.com/jwks", **options)
+        JWTVerifier(audience=AUDIENCE, jwks_url="https://as.example.com/jwks", **options)
 
 
 @pytest.mark.parametrize(
@@ -106,14 +112,16 @@ def test_jwks_timing_options_validated(options: dict[str, Any]) -> None:
 )
 def test_claim_options_validated(keys: Any, options: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=r"audience|scope_claim|kind"):
-        JWTVerifier(key=keys.public("RS256"), **options)
+        JWTVerifier(key=keys.public("RS256"), **{"audience": AUDIENCE, **options})
 
 
 def test_invalid_key_material_refused() -> None:
     with pytest.raises(ValueError, match="invalid key"):
-        JWTVerifier(key=b"-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----\n")
+        JWTVerifier(
+            audience=AUDIENCE, key=b"-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----\n"
+        )
     with pytest.raises(ValueError, match="invalid JWK"):
-        JWTVerifier(key={"kty": "RSA", "n": "AQAB"})
+        JWTVerifier(audience=AUDIENCE, key={"kty": "RSA", "n": "AQAB"})
 
 
 def test_pem_text_key(keys: Any, make_verifier: Any) -> None:
@@ -122,7 +130,7 @@ def test_pem_text_key(keys: Any, make_verifier: Any) -> None:
 
 
 def test_repr_shows_no_key_material(keys: Any) -> None:
-    text = repr(JWTVerifier(key=keys.hmac, algorithms=["HS256"]))
+    text = repr(JWTVerifier(audience=AUDIENCE, key=keys.hmac, algorithms=["HS256"]))
     assert keys.hmac.hex() not in text
     assert repr(keys.hmac) not in text
     assert "HS256" in text
