@@ -67,11 +67,16 @@ class Count:
 def make_state(path: Path) -> None:
     """The key and tokens every case is given, made once so every process sees the same.
 
-    The JWT is re-minted to expire in ten years: a cached principal never outlives its
-    token, and a run must not watch its token expire.
+    The JWTs are re-minted to expire in ten years: a cached principal never outlives its
+    token, and a run (half an hour on a busy machine) must not watch its tokens expire.
     """
     fixtures = fixtures_module.create()
-    fixtures = dataclasses.replace(fixtures, jwt_ok=fixtures.mint(ttl=10 * 365 * 86400))
+    ttl = 10 * 365 * 86400
+    fixtures = dataclasses.replace(
+        fixtures,
+        jwt_ok=fixtures.mint(ttl=ttl),
+        jwt_noscope=fixtures.mint("payments.create", ttl=ttl),
+    )
     fixtures.dump(str(path))
 
 
