@@ -203,6 +203,17 @@ def test_two_issuers_in_one_guard(
     assert call("GET", PAYMENT, second_provider.token())[0] == 200
 
 
+def test_token_from_an_untrusted_issuer_is_401_without_a_fetch(
+    own_provider: Provider, second_provider: Provider, serve: Serve
+) -> None:
+    # Issue 10 item 6: with its trusted issuer down, any fetch would answer 503.
+    verifier = JWTVerifier(issuer=own_provider.issuer, audience=PAYMENTS, algorithms=ALGORITHMS)
+    call = serve(Guard([verifier]))
+    own_provider.stop()
+    status, body, _ = call("GET", PAYMENT, second_provider.token())
+    assert (status, error_of(body)) == (401, "invalid_token")
+
+
 # -- opaque tokens through introspection ----------------------------------------------
 
 
