@@ -23,26 +23,38 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Final
 
 from ..exceptions import UnauthenticatedError
 from ..principal import JSONClaims, Principal
 from ._jws import INVALID, NOT_ACCESS_TOKEN
 
 __all__ = [
+    "ANY_AUDIENCE",
     "AUDIENCE",
     "CLAIMS",
     "EXPIRED",
     "NOT_YET",
     "RFC9068_REQUIRED",
+    "audience_option",
     "check_access_token",
     "check_times",
+    "client_ids_option",
     "principal",
     "scopes",
     "text_claim",
 ]
+
+
+class _AnyAudience:
+    def __repr__(self) -> str:
+        return "ANY_AUDIENCE"
+
+
+ANY_AUDIENCE: Final[Any] = _AnyAudience()
+"""``audience=ANY_AUDIENCE``: accept any ``aud`` without checking it (an explicit opt-out)."""
 
 EXPIRED = "The access token expired"
 NOT_YET = "The access token is not yet valid"
@@ -52,6 +64,26 @@ BOUND = "The access token is sender-constrained and cannot be used as a bearer t
 # RFC 9068 section 2.2; iss, exp and aud are required by every verifier already.
 RFC9068_REQUIRED = ("iat", "jti", "client_id", "sub")
 _ID_TOKEN_CLAIMS = ("at_hash", "c_hash")
+
+
+def audience_option(audience: Any) -> Any:
+    """The ``audience`` option checked: None, ``ANY_AUDIENCE``, a string or a list."""
+    if audience is None or audience is ANY_AUDIENCE:
+        return audience
+    values = [audience] if isinstance(audience, str) else list(audience)
+    if not values or not all(isinstance(value, str) and value for value in values):
+        raise ValueError("audience must be a non-empty string or list of strings")
+    return values[0] if isinstance(audience, str) else values
+
+
+def client_ids_option(client_ids: Iterable[str] | None) -> frozenset[str] | None:
+    """The ``client_ids`` option checked: None or a non-empty set of strings."""
+    if client_ids is None:
+        return None
+    values = [client_ids] if isinstance(client_ids, str) else list(client_ids)
+    if not values or not all(isinstance(value, str) and value for value in values):
+        raise ValueError("client_ids must be a non-empty list of strings")
+    return frozenset(values)
 
 
 def check_times(claims: Mapping[str, Any], now: float, leeway: float) -> float:

@@ -1,22 +1,16 @@
-"""JWT access tokens (RFC 9068): PyJWT verifies, bearerguard checks first and after.
+"""JWT access tokens (RFC 9068): PyJWT verifies, bearerguard checks before and after.
 
-What is verified where:
+- Before PyJWT (:mod:`._jws`, microseconds): framing, strict JSON, ``alg``, ``kid``,
+  ``crit``, ``b64``, ``typ``. Header key material (``jwk``, ``jku``, ``x5u``, ``x5c``)
+  is never read: keys come from ``key``, the JWKS URL, or the issuer's metadata.
+- PyJWT (``jwt.PyJWT.decode_complete``): the signature (a JWK verifies only its own
+  algorithm; minimum key lengths enforced), ``exp`` present, ``iss`` exact, ``aud``,
+  ``sub`` and ``jti`` strings. The payload is parsed once, by our strict parser,
+  through the hook PyJWT provides for subclasses (``_decode_payload``).
+- After PyJWT (:mod:`._claims`): times from the injectable clock, access tokens only.
 
-- Before PyJWT (:mod:`._jws`, microseconds): canonical base64url, strict UTF-8 JSON,
-  the configured ``alg``, a string ``kid``, no ``crit``, no ``b64``, and a ``typ`` that
-  names an access token or nothing. Key material in the header (``jwk``, ``jku``,
-  ``x5u``, ``x5c``) is never read: keys come from ``key``, the JWKS URL, or the
-  issuer's metadata.
-- PyJWT (``jwt.PyJWT.decode_complete``): the signature with the prepared key or the
-  JWKS key for the token's ``kid`` and ``alg`` (a JWK verifies only its own algorithm),
-  minimum key lengths enforced; ``exp`` present; ``iss`` exact; ``aud``; ``sub`` and
-  ``jti`` strings. The payload is parsed once, by our strict parser, through the hook
-  PyJWT provides for subclasses (``_decode_payload``).
-- After PyJWT (:mod:`._claims`): times from the injectable clock, access tokens only,
-  no ``cnf``, RFC 9068's required claims when ``typ="at+jwt"``, ``client_ids``.
-
-Every refusal is one of a few fixed descriptions; what PyJWT lets escape on hostile
-input (TypeError, OverflowError, RecursionError, ...) is a refusal too (F-03).
+Every refusal is a fixed description; what PyJWT lets escape on hostile input
+(TypeError, OverflowError, RecursionError, ...) is a refusal too (F-03).
 """
 
 from __future__ import annotations
@@ -24,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, Final
+from typing import Any
 
 import jwt
 from jwt import exceptions as jwt_errors
@@ -33,6 +27,7 @@ from jwt.types import Options
 from ..exceptions import UnauthenticatedError
 from ..principal import Principal
 from . import _claims, _jws
+from ._claims import ANY_AUDIENCE
 from ._jwks import Fetcher, JWKSCache, key_cache
 from ._keys import HMAC, check_algorithms, prepare_key
 
@@ -40,14 +35,6 @@ __all__ = ["ANY_AUDIENCE", "JWTVerifier"]
 
 logger = logging.getLogger("bearerguard")
 
-
-class _AnyAudience:
-    def __repr__(self) -> str:
-        return "ANY_AUDIENCE"
-
-
-ANY_AUDIENCE: Final[Any] = _AnyAudience()
-"""``audience=ANY_AUDIENCE``: accept any ``aud`` without checking it (an explicit opt-out)."""
 
 _MAX_LEEWAY = 300
 _ISSUER = "The access token is from another issuer"
@@ -65,9 +52,8 @@ _HOSTILE = (
     OverflowError,
     RecursionError,
     ValueError,
-    KeyError,
+    LookupError,
     AttributeError,
-    IndexError,
 )
 # At most this many distinct refused algorithm names are logged at WARNING per verifier.
 _WARN_ALGORITHMS = 16
@@ -164,8 +150,8 @@ class JWTVerifier:
             raise ValueError('typ must be "at+jwt" (RFC 9068) or None')
         self.kind = kind
         self.issuer = issuer
-        self.audience = _check_audience(audience)
-        self.client_ids = _check_client_ids(client_ids)
+        self.audience = _claims.audience_option(audience)
+        self.client_ids = _claims.client_ids_option(client_ids)
         self.typ = None if typ is None else "at+jwt"
         self.leeway: float = float(leeway)
         self.scope_claim = scope_claim
@@ -307,21 +293,3 @@ class JWTVerifier:
             scope_claim=self.scope_claim,
             literal_scopes=not self.wildcard_scopes,
         )
-
-
-def _check_audience(audience: Any) -> Any:
-    if audience is None or audience is ANY_AUDIENCE:
-        return audience
-    values = [audience] if isinstance(audience, str) else list(audience)
-    if not values or not all(isinstance(value, str) and value for value in values):
-        raise ValueError("audience must be a non-empty string or list of strings")
-    return values[0] if isinstance(audience, str) else values
-
-
-def _check_client_ids(client_ids: Iterable[str] | None) -> frozenset[str] | None:
-    if client_ids is None:
-        return None
-    values = [client_ids] if isinstance(client_ids, str) else list(client_ids)
-    if not values or not all(isinstance(value, str) and value for value in values):
-        raise ValueError("client_ids must be a non-empty list of strings")
-    return frozenset(values)
