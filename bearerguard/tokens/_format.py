@@ -113,19 +113,26 @@ def is_well_formed(token: str, prefix: str = DEFAULT_PREFIX) -> bool:
     return checksum(body) == token[-CHECKSUM_LENGTH:]
 
 
-@lru_cache(maxsize=32)
 def token_pattern(prefix: str = DEFAULT_PREFIX) -> re.Pattern[str]:
     r"""The compiled regular expression matching every token with ``prefix``.
 
     ``\b<prefix>[0-9A-Za-z]{36}\b``: use ``search``/``finditer`` to find tokens in
     text (secret scanning), ``fullmatch`` to test one string. A match is only a
-    candidate; :func:`is_well_formed` also checks the checksum.
+    candidate; :func:`is_well_formed` also checks the checksum. The default prefix
+    gives :data:`TOKEN_PATTERN` itself, however many other prefixes were asked for.
     """
+    if prefix == DEFAULT_PREFIX:
+        return TOKEN_PATTERN
+    return _compiled(prefix)
+
+
+@lru_cache(maxsize=32)
+def _compiled(prefix: str) -> re.Pattern[str]:
     validate_prefix(prefix)
     return re.compile(rf"\b{re.escape(prefix)}[0-9A-Za-z]{{{SECRET_LENGTH + CHECKSUM_LENGTH}}}\b")
 
 
-TOKEN_PATTERN: Final = token_pattern(DEFAULT_PREFIX)
+TOKEN_PATTERN: Final = _compiled(DEFAULT_PREFIX)
 r"""``\bbg_live_[0-9A-Za-z]{36}\b``: the pattern of tokens with the default prefix."""
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import string
 
 import pytest
@@ -28,6 +29,15 @@ def test_default_prefix_and_documented_pattern() -> None:
     assert DEFAULT_PREFIX == "bg_live_"
     assert TOKEN_PATTERN.pattern == r"\bbg_live_[0-9A-Za-z]{36}\b"
     assert TOKEN_PATTERN is token_pattern()
+
+
+def test_the_default_pattern_stays_the_constant_however_many_prefixes_were_asked_for() -> None:
+    # Failed in a full test run: the lru_cache evicted the default prefix's entry.
+    others = [token_pattern(f"env{n}_") for n in range(64)]
+    re.purge()  # as hundreds of other patterns compiled meanwhile would
+    assert token_pattern() is TOKEN_PATTERN
+    assert token_pattern("bg_live_") is TOKEN_PATTERN
+    assert others[0].pattern == token_pattern("env0_").pattern
 
 
 def test_C03_a_token_is_prefix_secret_checksum() -> None:
