@@ -2,9 +2,11 @@
 
 A :class:`Rule` names methods and a path template; the :class:`RuleSet` a guard builds
 from its rules and public paths answers, per request, with a :class:`Requirement`.
-Templates compile to regular expressions that tolerate repeated and trailing slashes
-themselves, so ``//api/payment/checkout/`` meets the same rule as
-``/api/payment/checkout`` without rewriting the path on every request.
+
+The rule set is a tree keyed by path segments, as radix routers keep theirs: a request
+walks down it a dict lookup per segment, so a match costs about the same with a thousand
+rules as with one. Empty segments are skipped, so ``//api/payment/checkout/`` meets the
+rule of ``/api/payment/checkout``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 from .exceptions import InsufficientScopeError
 from .scopes import has_all, has_any, validate_scopes
@@ -29,9 +31,10 @@ _METHOD = re.compile(r"[A-Z]+")
 # A "." or ".." segment, or a ";" parameter: a path the router and a proxy may read
 # differently (security cases P-05). Such a path is never public.
 _SUSPICIOUS = re.compile(r"(?:^|/)\.{1,2}(?:/|$)|;")
-# Bounds of RuleSet's memo of recent answers.
-_MEMO_SIZE = 1024
-_MEMO_PATH_LENGTH = 256
+
+# A parsed template: its leading segments that are literal text (str) or one parameter
+# (None), then a regular expression for the rest of the path from the first that is not.
+_Template: TypeAlias = "tuple[tuple[str | None, ...], str | None]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +116,7 @@ class Rule:
         public: The route needs no token.
     """
 
-    __slots__ = ("methods", "path", "pattern", "requirement")
+    __slots__ = ("_template", "methods", "path", "requirement")
 
     def __init__(
         self,
@@ -127,7 +130,7 @@ class Rule:
     ) -> None:
         self.methods = _methods(methods)
         self.path = path
-        self.pattern = compile_template(path)
+        self._template = _parse(path)
         self.requirement = Requirement.build(scopes, any_scopes, kinds, public=public)
         if public and (
             self.requirement.scopes or self.requirement.any_scopes or self.requirement.kinds
@@ -154,110 +157,176 @@ def _methods(methods: str | Sequence[str]) -> frozenset[str] | None:
     return frozenset(upper)
 
 
-def compile_template(path: str) -> str:
-    """Compile a path template to a regular expression source (without anchors).
+def _parse(path: str) -> _Template:
+    """Split a template for the tree; ``ValueError`` when it is malformed.
 
-    Repeated slashes in the request collapse and a trailing slash is ignored, so the
-    pattern allows ``/+`` between segments and ``/*`` at the end. It also allows one
-    final ``\\n``: Starlette anchors its routes with ``$``, which matches before a
-    trailing newline, so ``/admin%0A`` reaches the ``/admin`` endpoint and must meet
-    its rule, not the default.
+    As in the regular expressions Starlette compiles routes to, ``{name}`` is ``[^/]+``
+    (a segment, ``%2F`` or a newline in it too) and ``{name:path}`` is ``.*``: all after
+    the slash before it, even nothing (``/files/`` meets ``/files/{p:path}``, ``/files``
+    does not), but no newline.
     """
     if not path.startswith("/"):
         raise ValueError(f"a path template must start with '/': {path!r}")
-    segments = [segment for segment in path.split("/") if segment]
-    parts: list[str] = []
-    for index, segment in enumerate(segments):
+    names = [segment for segment in path.split("/") if segment]
+    plain: list[str | None] = []
+    sources: list[str] = []  # from the first segment that is not plain
+    for index, segment in enumerate(names):
         pieces: list[str] = []
         position = 0
         for match in _PARAM.finditer(segment):
             pieces.append(re.escape(segment[position : match.start()]))
             if match.group(2) == "path":
-                if index != len(segments) - 1 or match.end() != len(segment):
+                if index != len(names) - 1 or match.end() != len(segment):
                     raise ValueError(f"{{name:path}} must end the template: {path!r}")
-                pieces.append(".*")
-            else:
-                pieces.append("[^/]+")
+                lead = "".join(pieces)
+                # Alone, an empty lead still needs its slash: something must follow.
+                rest = "/".join([*sources, lead]) if sources else lead or "."
+                return tuple(plain), rest + ".*"
+            pieces.append("[^/]+")
             position = match.end()
         rest = segment[position:]
         if "{" in rest or "}" in rest:
             raise ValueError(f"invalid path template: {path!r}")
         pieces.append(re.escape(rest))
-        parts.append("/+" + "".join(pieces))
-    return "".join(parts) + "/*\n?"
+        if sources or (position and pieces != ["", "[^/]+", ""]):
+            sources.append("".join(pieces))
+        else:
+            plain.append(segment if position == 0 else None)
+    return tuple(plain), "/".join(sources) + "/?" if sources else None
+
+
+class _Node:
+    """A segment position in the tree; indices are positions in the rule table."""
+
+    __slots__ = ("checks", "depth", "end", "floor", "fork", "literal", "param", "pending")
+
+    def __init__(self, depth: int, none: int) -> None:
+        self.depth = depth
+        self.literal: dict[str, _Node] = {}
+        self.param: _Node | None = None
+        self.fork: _Node | None = None  # on a literal child: the parent's param child
+        self.end = none  # the first rule that ends here
+        self.floor = none  # the first rule anywhere below
+        self.pending: list[tuple[int, str]] = []  # rules with a remainder from here
+        # From the root to here: where remainders start, their pattern, their indices.
+        self.checks: tuple[tuple[int, re.Pattern[str], tuple[int, ...]], ...] = ()
 
 
 class RuleSet:
     """The compiled decision table of a guard: public paths, then rules, then default.
 
-    One combined regular expression per method: the first alternative that matches is
-    the first rule that matches, so a request costs one ``fullmatch``.
+    One tree per method, one for methods no rule names. A request takes the lowest
+    index that matches: the first match wins, as if every rule were tried in order.
     """
 
-    __slots__ = ("_by_method", "_default", "_fallback", "_recent")
+    __slots__ = ("_answers", "_fallback", "_none", "_trees")
 
     def __init__(self, rules: Iterable[Rule], public_paths: Iterable[str], default: str) -> None:
         if default not in ("authenticated", "public"):
             raise ValueError("default must be 'authenticated' or 'public'")
-        self._default = PUBLIC if default == "public" else AUTHENTICATED
-        entries: list[tuple[frozenset[str] | None, str, Requirement]] = [
-            (None, compile_template(path), PUBLIC) for path in public_paths
+        entries: list[tuple[frozenset[str] | None, _Template, Requirement]] = [
+            (None, _parse(path), PUBLIC) for path in public_paths
         ]
         for rule in rules:
             if not isinstance(rule, Rule):
                 raise TypeError(f"rules must be Rule objects, not {type(rule).__name__}")
-            entries.append((rule.methods, rule.pattern, rule.requirement))
+            entries.append((rule.methods, rule._template, rule.requirement))
+        # The default sits at the index no rule has: "nothing matched".
+        self._answers = [requirement for _, _, requirement in entries]
+        self._answers.append(PUBLIC if default == "public" else AUTHENTICATED)
+        self._none = len(entries)
         methods = {name for listed, _, _ in entries if listed is not None for name in listed}
-        self._by_method = {name: _combine(entries, name) for name in methods}
-        self._fallback = _combine(entries, None)
-        self._recent: dict[tuple[str, str], Requirement] = {}
+        self._trees = {name: _tree(entries, name) for name in methods}
+        self._fallback = _tree(entries, None)
 
     def match(self, method: str, path: str) -> Requirement:
-        """The requirement for a request; ``path`` is the one the app's router sees.
-
-        The answer depends only on ``(method, path)``, so recent answers are kept: a
-        path asked for again costs a dict lookup instead of a regular expression. The
-        memo is bounded in entries and in path length, and is emptied when full, so
-        a flood of distinct paths costs a match each and nothing more.
-        """
-        recent = self._recent
-        known = recent.get((method, path))
-        if known is not None:
-            return known
-        requirement = self._match(method, path)
-        if len(path) <= _MEMO_PATH_LENGTH:
-            if len(recent) >= _MEMO_SIZE:
-                recent.clear()
-            recent[(method, path)] = requirement
-        return requirement
-
-    def _match(self, method: str, path: str) -> Requirement:
-        table = self._by_method.get(method)
-        if table is None:
+        """The requirement for a request; ``path`` is the one the app's router sees."""
+        tree = self._trees.get(method)
+        if tree is None:
             # Werkzeug upper-cases REQUEST_METHOD before routing, so Flask runs the POST
             # view for "post": the POST rules must apply to it (security case P-09).
-            table = self._by_method.get(method.upper(), self._fallback)
-        requirement = self._default
-        if table is not None:
-            pattern, requirements = table
-            found = pattern.fullmatch(path)
-            if found is not None:
-                requirement = requirements[found.lastgroup]  # type: ignore[index]
+            tree = self._trees.get(method.upper(), self._fallback)
+        index = self._none
+        if tree is not None:
+            # (Indexing, not startswith: half the cost, on every request.)
+            if not path or path[0] == "/":
+                index = _walk(tree, path.split("/"), path, index)
+            if path and path[-1] == "\n":
+                # Starlette anchors routes with "$", which matches before a final
+                # newline: /admin%0A reaches the /admin endpoint and must meet its rule
+                # (P-02). The newline may also belong to a parameter, so try both.
+                stripped = path[:-1]
+                if not stripped or stripped[0] == "/":
+                    index = _walk(tree, stripped.split("/"), stripped, index)
+        requirement = self._answers[index]
         if requirement.public and _SUSPICIOUS.search(path):
             return AUTHENTICATED
         return requirement
 
 
-def _combine(
-    entries: list[tuple[frozenset[str] | None, str, Requirement]], method: str | None
-) -> tuple[re.Pattern[str], dict[str, Requirement]] | None:
-    alternatives: list[str] = []
-    requirements: dict[str, Requirement] = {}
-    for index, (methods, pattern, requirement) in enumerate(entries):
-        if methods is None or (method is not None and method in methods):
-            name = f"r{index}"
-            alternatives.append(f"(?P<{name}>{pattern})")
-            requirements[name] = requirement
-    if not alternatives:
+def _tree(
+    entries: list[tuple[frozenset[str] | None, _Template, Requirement]], method: str | None
+) -> _Node | None:
+    """The tree of the entries that apply to ``method`` (None: to every method only)."""
+    none = len(entries)
+    root = _Node(0, none)
+    for index, (methods, (plain, remainder), _) in enumerate(entries):
+        if not (methods is None or (method is not None and method in methods)):
+            continue
+        node = root
+        node.floor = min(node.floor, index)
+        for segment in plain:
+            if segment is None:
+                child = node.param = node.param or _Node(node.depth + 1, none)
+            else:
+                child = node.literal.setdefault(segment, _Node(node.depth + 1, none))
+            node = child
+            node.floor = min(node.floor, index)
+        if remainder is None:
+            node.end = min(node.end, index)
+        else:
+            node.pending.append((index, remainder))
+    if root.floor == none:
         return None
-    return re.compile("|".join(alternatives)), requirements
+    nodes = [root]
+    for node in nodes:  # grows as it goes: every node once, parents first
+        if node.pending:
+            # The first alternative that matches is the first rule; its empty group
+            # (after the pattern, which keeps the match fast) says which.
+            pattern = re.compile("|".join(f"(?:{source})()" for _, source in node.pending))
+            indices = tuple(index for index, _ in node.pending)
+            node.checks = (*node.checks, (node.depth, pattern, indices))
+        for child in node.literal.values():
+            child.fork, child.checks = node.param, node.checks
+            nodes.append(child)
+        if node.param is not None:
+            node.param.checks = node.checks
+            nodes.append(node.param)
+    return root
+
+
+def _walk(node: _Node, parts: list[str], path: str, best: int) -> int:
+    """The lowest index below ``best`` of a rule that ``parts``, the rest of ``path``, meet."""
+    forks: list[_Node] | None = None
+    for part in parts:
+        if part:  # not the gap of a repeated or trailing slash
+            child = node.literal.get(part, node.param)
+            if child is None:
+                break
+            if child.fork is not None:
+                forks = [*(forks or ()), child.fork]
+            node = child
+    else:
+        if node.end < best:
+            best = node.end
+    if node.checks or forks is not None:
+        segments = [part for part in path.split("/") if part]
+        slash = "/" if path[-1:] == "/" else ""
+        for depth, pattern, indices in node.checks:
+            found = pattern.fullmatch("/".join(segments[depth:]) + slash)
+            if found is not None and found.lastindex is not None:
+                best = min(best, indices[found.lastindex - 1])
+        for fork in reversed(forks or ()):  # the deepest first: its rules are the closest
+            if fork.floor < best:
+                best = _walk(fork, segments[fork.depth :], path, best)
+    return best

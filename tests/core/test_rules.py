@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -398,44 +400,268 @@ def test_requirements_compare_by_value() -> None:
     assert Requirement.build(["a"]) != Requirement.build(any_scopes=["a"])
 
 
-def test_recent_answers_are_remembered_within_bounds() -> None:
-    from bearerguard import rules as rules_module
-
+def test_an_answer_does_not_depend_on_the_requests_before_it() -> None:
     table = RuleSet(
         [Rule("GET", "/api/payment/{payment_id}", scopes=["payments.get"])],
         ["/health"],
         "authenticated",
     )
-    first = table.match("GET", "/api/payment/p1")
-    assert table.match("GET", "/api/payment/p1") is first
-    # The method is part of the key: POST falls to the default, not to GET's answer.
-    assert table.match("POST", "/api/payment/p1") == Requirement()
-    for index in range(rules_module._MEMO_SIZE * 3):
-        table.match("GET", f"/api/payment/p{index}")
-        assert len(table._recent) <= rules_module._MEMO_SIZE
-    long_path = "/api/payment/" + "p" * rules_module._MEMO_PATH_LENGTH
-    assert table.match("GET", long_path) == first
-    assert ("GET", long_path) not in table._recent
+    assert table.match("GET", "/api/payment/p1") == GET_PAYMENT
+    assert table.match("GET", "/api/payment/p1") == GET_PAYMENT
+    # The method counts: POST falls to the default, not to GET's answer for the path.
+    assert table.match("POST", "/api/payment/p1") == AUTHENTICATED
+    for index in range(3000):  # more distinct paths than any bounded memo would hold
+        assert table.match("GET", f"/api/payment/p{index}") == GET_PAYMENT
+    assert table.match("GET", "/api/payment/" + "p" * 5000) == GET_PAYMENT
+    assert table.match("POST", "/api/payment/p1") == AUTHENTICATED
+    assert table.match("GET", "/health") == PUBLIC
 
 
 @settings(max_examples=300, deadline=None, derandomize=True)
 @given(
-    method=st.sampled_from(["GET", "HEAD", "POST", "post", "DELETE"]),
-    path=st.lists(
-        st.sampled_from(["/", "api", "payment", "p1", "..", ".", ";x", "health", "\n"]),
-        max_size=6,
-    ).map("/".join),
-)
-def test_a_remembered_answer_is_the_answer_the_table_gives_afresh(method: str, path: str) -> None:
-    table = RuleSet(
-        [
-            Rule("GET", "/api/payment/{payment_id}", scopes=["payments.get"]),
-            Rule("POST", "/api/payment/{payment_id:path}", scopes=["payments.create"]),
-            Rule("*", "/api/public", public=True),
-        ],
-        ["/health"],
-        "public",
+    requests=st.lists(
+        st.tuples(
+            st.sampled_from(["GET", "HEAD", "POST", "post", "DELETE"]),
+            st.lists(
+                st.sampled_from(["/", "api", "payment", "p1", "..", ".", ";x", "health", "\n"]),
+                max_size=6,
+            ).map("/".join),
+        ),
+        min_size=1,
+        max_size=8,
     )
-    fresh = table._match(method, path)
-    assert table.match(method, path) == fresh
-    assert table.match(method, path) == fresh  # now from the memo
+)
+def test_a_long_lived_table_answers_as_a_fresh_one(requests: list[tuple[str, str]]) -> None:
+    def table() -> RuleSet:
+        return RuleSet(
+            [
+                Rule("GET", "/api/payment/{payment_id}", scopes=["payments.get"]),
+                Rule("POST", "/api/payment/{payment_id:path}", scopes=["payments.create"]),
+                Rule("*", "/api/public", public=True),
+            ],
+            ["/health"],
+            "public",
+        )
+
+    kept = table()
+    for method, path in requests:
+        assert kept.match(method, path) == table().match(method, path)
+
+
+# -- the tree against the regular expressions it replaced ------------------------------------
+
+
+def _reference_pattern(template: str) -> re.Pattern[str]:
+    """A template as the rules' regex was compiled before the tree (0.1), anchors aside."""
+    if not template.startswith("/"):
+        raise ValueError("template")
+    segments = [segment for segment in template.split("/") if segment]
+    parts: list[str] = []
+    for index, segment in enumerate(segments):
+        pieces: list[str] = []
+        position = 0
+        for found in _REFERENCE_PARAM.finditer(segment):
+            pieces.append(re.escape(segment[position : found.start()]))
+            if found.group(2) == "path":
+                if index != len(segments) - 1 or found.end() != len(segment):
+                    raise ValueError("template")
+                pieces.append(".*")
+            else:
+                pieces.append("[^/]+")
+            position = found.end()
+        rest = segment[position:]
+        if "{" in rest or "}" in rest:
+            raise ValueError("template")
+        pieces.append(re.escape(rest))
+        parts.append("/+" + "".join(pieces))
+    return re.compile("".join(parts) + "/*\n?")
+
+
+_REFERENCE_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::(str|path))?\}")
+_REFERENCE_SUSPICIOUS = re.compile(r"(?:^|/)\.{1,2}(?:/|$)|;")
+
+
+def _reference(
+    rules: list[Rule], public_paths: list[str], default: str, method: str, path: str
+) -> Requirement:
+    """Every entry tried in order with ``fullmatch``: the first that matches wins."""
+    entries = [(None, _reference_pattern(template), PUBLIC) for template in public_paths]
+    entries += [(rule.methods, _reference_pattern(rule.path), rule.requirement) for rule in rules]
+    named = {name for methods, _, _ in entries if methods is not None for name in methods}
+    chosen = method if method in named else method.upper() if method.upper() in named else None
+    found = PUBLIC if default == "public" else AUTHENTICATED
+    for methods, pattern, requirement in entries:
+        if (methods is None or chosen in methods) and pattern.fullmatch(path):
+            found = requirement
+            break
+    return AUTHENTICATED if found.public and _REFERENCE_SUSPICIOUS.search(path) else found
+
+
+# Template segments: literal, parameter, text around parameters, {name:path} tails, and
+# pieces that break the template (to check refusals match too).
+_TEMPLATE_SEGMENTS = [
+    "a", "b", "ab", "a.b", "..", "\n", "{p}", "{q:str}", "{p}.json", "a{p}", "{p}{q}",
+    "{p}b{q}", "}{p}", "{r:path}", "x{r:path}", "{p}{r:path}", "", "{", "b}", "{1}",
+    "{p:int}",
+]  # fmt: skip
+_PATH_SEGMENTS = [
+    "", "a", "b", "ab", "a.b", "x", "xa", "p1", "p1.json", ".json", "ap1", "a\n", "\n",
+    ".", "..", ";x", "%2F", "a%2Fb", "{p}",
+]  # fmt: skip
+_TEMPLATES = st.builds(
+    lambda segments, slash: "/" + "/".join(segments) + slash,
+    st.lists(st.sampled_from(_TEMPLATE_SEGMENTS), max_size=4),
+    st.sampled_from(["", "/"]),
+)
+_PATHS = st.one_of(
+    st.builds(
+        lambda lead, segments, end: lead + "/".join(segments) + end,
+        st.sampled_from(["/", "//", ""]),
+        st.lists(st.sampled_from(_PATH_SEGMENTS), max_size=5),
+        st.sampled_from(["", "/", "\n", "/\n", "\n\n", "//"]),
+    ),
+    st.text(alphabet="/ab.x;\n{}", max_size=10),
+)
+_RULE_METHODS = st.sampled_from(["GET", "POST", "HEAD", "get", "*", ("GET", "POST")])
+_METHODS = st.sampled_from(["GET", "HEAD", "POST", "post", "Get", "DELETE", "PROPFIND"])
+
+
+def _instances(template: str) -> st.SearchStrategy[str]:
+    """Paths made from a template: each parameter filled in, then an ending."""
+    texts = re.split(r"\{[^{}]*\}", template)
+    return st.builds(
+        lambda values, end: "".join(map(str.__add__, texts, [*values, ""])) + end,
+        st.lists(
+            st.sampled_from(["a", "p1", "x.json", "", "x/y", "\n", ".."]),
+            min_size=len(texts) - 1,
+            max_size=len(texts) - 1,
+        ),
+        st.sampled_from(["", "/", "\n", "//", "/\n"]),
+    )
+
+
+def _valid(template: str) -> bool:
+    try:
+        _reference_pattern(template)
+    except ValueError:
+        return False
+    return True
+
+
+@settings(max_examples=500, deadline=None, derandomize=True)
+@given(template=_TEMPLATES)
+def test_templates_are_refused_exactly_where_the_regex_refused_them(template: str) -> None:
+    if _valid(template):
+        Rule("GET", template)
+    else:
+        with pytest.raises(ValueError, match="template"):
+            Rule("GET", template)
+
+
+@settings(max_examples=600, deadline=None, derandomize=True)
+@given(
+    rules=st.lists(st.tuples(_RULE_METHODS, _TEMPLATES.filter(_valid), st.booleans()), max_size=8),
+    public_paths=st.lists(_TEMPLATES.filter(_valid), max_size=2),
+    default=st.sampled_from(["authenticated", "public"]),
+    data=st.data(),
+)
+def test_the_tree_answers_as_every_rule_tried_in_order(
+    rules: list[tuple[str | tuple[str, ...], str, bool]],
+    public_paths: list[str],
+    default: str,
+    data: st.DataObject,
+) -> None:
+    # A distinct scope per rule tells which rule answered; a few rules are public.
+    built = [
+        Rule(methods, template, public=True)
+        if public and index % 3 == 0
+        else Rule(methods, template, scopes=[f"s{index}"])
+        for index, (methods, template, public) in enumerate(rules)
+    ]
+    table = RuleSet(built, public_paths, default)
+    # Paths of any shape, and paths made from the templates so that many match.
+    templates = [template for _, template, _ in rules] + public_paths
+    paths = st.one_of(_PATHS, *map(_instances, templates))
+    for method, path in data.draw(st.lists(st.tuples(_METHODS, paths), min_size=1, max_size=6)):
+        expected = _reference(built, public_paths, default, method, path)
+        assert table.match(method, path) == expected, (method, path)
+
+
+@settings(max_examples=500, deadline=None, derandomize=True)
+@given(
+    templates=st.lists(
+        st.lists(st.sampled_from(["a", "b", "{p}", "{q}.x", "{r:path}"]), max_size=4).map(
+            lambda segments: "/" + "/".join(segments)
+        ),
+        min_size=5,
+        max_size=30,
+    ).map(lambda templates: [t for t in templates if _valid(t)]),
+    paths=st.lists(
+        st.lists(st.sampled_from(["a", "b", "c", "c.x", "a.x", ""]), max_size=5).map(
+            lambda segments: "/" + "/".join(segments)
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+)
+def test_the_tree_answers_as_in_order_where_many_rules_overlap(
+    templates: list[str], paths: list[str]
+) -> None:
+    # Few segment names, many rules: literal and parameter branches meet at most levels.
+    rules = [Rule("GET", template, scopes=[f"s{i}"]) for i, template in enumerate(templates)]
+    table = RuleSet(rules, [], "authenticated")
+    for path in paths:
+        assert table.match("GET", path) == _reference(rules, [], "authenticated", "GET", path)
+
+
+@pytest.mark.parametrize(
+    ("templates", "path", "winner"),
+    [
+        pytest.param(["/api/{id}/b", "/api/a/b"], "/api/a/b", 0, id="param-before-literal"),
+        pytest.param(["/api/a/b", "/api/{id}/b"], "/api/a/b", 0, id="literal-before-param"),
+        pytest.param(["/a/x", "/{p}/b", "/a/b"], "/a/b", 1, id="earlier-rule-across-a-fork"),
+        pytest.param(["/a/{p}/c", "/a/b/{q}"], "/a/b/c", 0, id="fork-then-param"),
+        pytest.param(["/a/{p}.json", "/a/{q}"], "/a/x.json", 0, id="text-around-param-first"),
+        pytest.param(["/a/{q}", "/a/{p}.json"], "/a/x.json", 0, id="param-before-text"),
+        pytest.param(["/a/{p}.json", "/a/{q}"], "/a/x.json/", 0, id="trailing-slash-text"),
+        pytest.param(["/s/{p:path}", "/s/a"], "/s/a", 0, id="tail-before-literal"),
+        pytest.param(["/s/a", "/s/{p:path}"], "/s/a/b", 1, id="tail-past-literal"),
+        pytest.param(["/x/{a}{b}", "/x/{c}"], "/x/y", 1, id="two-params-need-two-chars"),
+        pytest.param(["/x/{a}{b}", "/x/{c}"], "/x/yz", 0, id="two-params-share-a-segment"),
+        pytest.param(["/a/{x}"], "/a/\n", 0, id="param-takes-a-lone-newline"),
+        pytest.param(["/a/{x}"], "/a/b%2Fc", 0, id="encoded-slash-in-one-segment"),
+        pytest.param(["/f/{p:path}"], "/f", None, id="tail-needs-its-slash"),
+        pytest.param(["/f/{p:path}"], "/f//", 0, id="tail-empty-after-slashes"),
+        pytest.param(["/f/{p:path}"], "/f/a\nb", None, id="tail-refuses-inner-newline"),
+        pytest.param(["/f/{p:path}"], "/f/a\n", 0, id="tail-final-newline"),
+        pytest.param(["/x{p:path}"], "/x", 0, id="tail-with-text-may-be-empty"),
+        pytest.param(["/x{p:path}"], "/xy/z/", 0, id="tail-with-text-deep"),
+        pytest.param(["/{p:path}"], "/", 0, id="root-tail-slash"),
+        pytest.param(["/{p:path}"], "", None, id="root-tail-empty-path"),
+        pytest.param(["/files/{n}.json"], "/files/.json", None, id="text-needs-the-param"),
+        pytest.param(["/{id}"], "x", None, id="no-leading-slash"),
+        pytest.param(["/"], "\n", 0, id="root-newline"),
+        pytest.param(["/a", "/{p}"], "/a\n", 0, id="newline-as-terminator-first"),
+        pytest.param(["/{p}", "/a"], "/a\n", 0, id="newline-in-param-first"),
+    ],
+)
+def test_tricky_matches(templates: list[str], path: str, winner: int | None) -> None:
+    rules = [Rule("GET", template, scopes=[f"s{i}"]) for i, template in enumerate(templates)]
+    expected = AUTHENTICATED if winner is None else Requirement.build([f"s{winner}"])
+    assert _guard(rules=rules, public_paths=()).requirement("GET", path) == expected
+    assert _reference(rules, [], "authenticated", "GET", path) == expected
+
+
+@pytest.mark.parametrize(
+    ("template", "path"),
+    [
+        pytest.param("/api/r{i}/{{id}}", "/api/r{i}/pay_1", id="parting-at-second-segment"),
+        pytest.param("/api/payment/{{id}}/x{i}", "/api/payment/pay_1/x{i}", id="shared-prefix"),
+    ],
+)
+def test_a_thousand_rules_still_match_the_first_that_fits(template: str, path: str) -> None:
+    rules = [Rule("GET", template.format(i=i), scopes=[f"s{i}"]) for i in range(1000)]
+    guard = _guard(rules=rules, public_paths=())
+    for i in (0, 1, 500, 999):
+        assert guard.requirement("GET", path.format(i=i)) == Requirement.build([f"s{i}"])
+    assert guard.requirement("GET", path.format(i=1000)) == AUTHENTICATED
