@@ -17,6 +17,7 @@ Adapters live in their own modules and are never imported from here:
 
 from __future__ import annotations
 
+from .context import RequestContext
 from .exceptions import (
     AuthError,
     InsufficientScopeError,
@@ -27,15 +28,10 @@ from .exceptions import (
     render_error,
 )
 from .guard import Guard, Renderer
-from .principal import Principal
+from .principal import JSONClaims, Principal
 from .rules import Requirement, Rule
-from .verifiers import (
-    AsyncVerifier,
-    ClientTokenVerifier,
-    JWTVerifier,
-    StaticTokenVerifier,
-    Verifier,
-)
+from .verifier import AsyncVerifier, Verifier
+from .verifiers import ClientTokenVerifier, JWTVerifier, StaticTokenVerifier
 
 __version__ = "0.1.0"
 
@@ -46,10 +42,12 @@ __all__ = [
     "Guard",
     "InsufficientScopeError",
     "InvalidRequestError",
+    "JSONClaims",
     "JWTVerifier",
     "MissingCredentialsError",
     "Principal",
     "Renderer",
+    "RequestContext",
     "Requirement",
     "Rule",
     "ServiceUnavailableError",

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from .exceptions import AuthError, MissingCredentialsError
+from .context import PRINCIPAL_KEY, RequestContext
+from .exceptions import AuthError, InvalidRequestError, MissingCredentialsError
 from .guard import Guard
 from .principal import Principal
 from .rules import Requirement
@@ -15,7 +16,9 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-PRINCIPAL_KEY = "bearerguard.principal"
+__all__ = ["PRINCIPAL_KEY", "enforce", "request_context", "send_denial"]
+
+_DUPLICATE = "More than one Authorization header"
 
 
 def route_path(scope: Scope) -> str:
@@ -35,16 +38,51 @@ def route_path(scope: Scope) -> str:
     return path
 
 
-def is_preflight(headers: list[tuple[bytes, bytes]]) -> bool:
-    """A CORS preflight: ``Origin`` and ``Access-Control-Request-Method`` present."""
-    origin = request_method = False
-    for name, _ in headers:
-        lowered = name.lower()
-        if lowered == b"origin":
-            origin = True
-        elif lowered == b"access-control-request-method":
-            request_method = True
-    return origin and request_method
+def request_context(scope: Scope) -> RequestContext | None:
+    """The core's view of an ``http`` or ``websocket`` scope; None for a CORS preflight.
+
+    One pass over the headers. Header names are matched case-insensitively (a server
+    should lower-case them but need not); their values are latin-1, as WSGI carries
+    them. A preflight (``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``)
+    passes without a token.
+
+    Raises:
+        InvalidRequestError: ``Authorization`` appears more than once (RFC 9110
+            section 5.3).
+    """
+    # A WebSocket handshake is a GET (RFC 6455 section 4.1).
+    method = scope["method"] if scope["type"] == "http" else "GET"
+    authorization: bytes | None = None
+    host = request_id = None
+    origin = preflight = duplicate = False
+    for name, value in scope["headers"]:
+        if len(name) == 13 and (name == b"authorization" or name.lower() == b"authorization"):
+            duplicate = duplicate or authorization is not None
+            authorization = value
+        elif method == "OPTIONS":
+            lowered = name.lower()
+            origin = origin or lowered == b"origin"
+            preflight = preflight or lowered == b"access-control-request-method"
+        elif name == b"host":
+            host = value
+        elif name == b"x-request-id":
+            request_id = value
+    if origin and preflight:
+        return None
+    if duplicate:
+        raise InvalidRequestError(_DUPLICATE)
+    # Servers send root_path "" unless the app is mounted under a prefix.
+    root_path = scope.get("root_path", "")
+    return RequestContext(
+        method,
+        route_path(scope) if root_path else scope["path"],
+        None if authorization is None else authorization.decode("latin-1"),
+        scope.get("query_string", b"").decode("latin-1"),
+        scope.get("scheme", "http"),
+        "" if host is None else host.decode("latin-1"),
+        root_path,
+        None if request_id is None else request_id.decode("latin-1"),
+    )
 
 
 async def send_denial(scope: Scope, send: Send, guard: Guard, error: AuthError) -> None:

@@ -21,7 +21,8 @@ from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.security.base import SecurityBase
 from starlette.requests import HTTPConnection
 
-from ._asgi import PRINCIPAL_KEY, enforce
+from ._asgi import enforce
+from .context import PRINCIPAL_KEY
 from .exceptions import MissingCredentialsError
 from .principal import Principal
 from .rules import Requirement

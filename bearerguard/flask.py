@@ -20,11 +20,12 @@ from typing import Any, TypeVar, cast
 from flask import Response, request
 from werkzeug.local import LocalProxy
 
+from .context import PRINCIPAL_KEY
 from .exceptions import AuthError, MissingCredentialsError
 from .guard import Guard
 from .principal import Principal
 from .rules import Requirement
-from .werkzeug import GUARD_KEY, PRINCIPAL_KEY, wsgi_denial
+from .werkzeug import GUARD_KEY, wsgi_denial
 
 __all__ = ["current_principal", "require_scopes"]
 

@@ -20,19 +20,10 @@ from typing import Any, TypeVar
 from starlette.authentication import AuthCredentials, BaseUser, UnauthenticatedUser
 from starlette.requests import HTTPConnection
 
-from ._asgi import (
-    PRINCIPAL_KEY,
-    Receive,
-    Scope,
-    Send,
-    enforce,
-    is_preflight,
-    route_path,
-    send_denial,
-)
+from ._asgi import Receive, Scope, Send, enforce, request_context, send_denial
+from .context import PRINCIPAL_KEY
 from .exceptions import AuthError
 from .guard import Guard
-from .headers import find_raw_authorization
 from .principal import Principal
 from .rules import Requirement
 
@@ -109,32 +100,13 @@ class BearerGuardMiddleware:
         self.guard = guard
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope_type = scope["type"]
-        if scope_type == "http":
-            method = scope["method"]
-        elif scope_type == "websocket":
-            method = "GET"  # a handshake is a GET (RFC 6455 section 4.1)
-        else:
-            await self.app(scope, receive, send)
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)  # lifespan, and what comes next
             return
         guard = self.guard
-        headers = scope["headers"]
         try:
-            if method == "OPTIONS" and is_preflight(headers):
-                principal = None
-            else:
-                # Servers send root_path "" unless the app is mounted under a prefix.
-                path = route_path(scope) if scope.get("root_path") else scope["path"]
-                raw = find_raw_authorization(headers)
-                # A cache hit is decided from the raw bytes without creating a
-                # coroutine; only a miss decodes the header and awaits the rest.
-                found = guard._check_cached_raw(method, path, raw)
-                if found is None or isinstance(found, bytes):
-                    principal = await guard._acheck_full(
-                        method, path, None if raw is None else raw.decode("latin-1"), found
-                    )
-                else:
-                    principal = found
+            request = request_context(scope)
+            principal = None if request is None else await guard.adecide(request)
         except AuthError as error:
             await send_denial(scope, send, guard, error)
             return

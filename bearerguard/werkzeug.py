@@ -11,17 +11,17 @@ Flask is not needed; only the standard WSGI protocol is used.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from .context import PRINCIPAL_KEY, RequestContext
 from .exceptions import AuthError
 from .guard import Guard
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["BearerGuardMiddleware", "wsgi_denial"]
+__all__ = ["BearerGuardMiddleware", "request_context", "wsgi_denial"]
 
-PRINCIPAL_KEY = "bearerguard.principal"
 GUARD_KEY = "bearerguard.guard"
 
 _REASONS = {
@@ -63,27 +63,11 @@ class BearerGuardMiddleware:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         guard = self.guard
-        method: str = environ.get("REQUEST_METHOD", "GET")
+        request = request_context(environ)
         try:
-            if (
-                method == "OPTIONS"
-                and "HTTP_ORIGIN" in environ
-                and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ
-            ):
-                principal = None
-            else:
-                path = _router_path(environ)
-                value: str | None = environ.get("HTTP_AUTHORIZATION")
-                # PEP 3333 carries header bytes as latin-1 text: ASCII text encodes back
-                # to the very bytes, which the cache-hit path hashes as ASGI's raw ones.
-                raw = value.encode() if value is not None and value.isascii() else None
-                found = guard._check_cached_raw(method, path, raw)
-                if found is None or isinstance(found, bytes):
-                    principal = guard._check_full(method, path, value, found)
-                else:
-                    principal = found
+            principal = None if request is None else guard.decide(request)
         except AuthError as error:
-            status, headers, body = wsgi_denial(guard, error, method)
+            status, headers, body = wsgi_denial(guard, error, environ.get("REQUEST_METHOD", ""))
             start_response(status, headers)
             return body
         environ[GUARD_KEY] = guard
@@ -91,7 +75,32 @@ class BearerGuardMiddleware:
         return self.app(environ, start_response)
 
 
-def _router_path(environ: dict[str, Any]) -> str:
+def request_context(environ: WSGIEnvironment) -> RequestContext | None:
+    """The core's view of a WSGI request; None for a CORS preflight.
+
+    PEP 3333 strings carry the header bytes as latin-1 text. A preflight (``OPTIONS``
+    with ``Origin`` and ``Access-Control-Request-Method``) passes without a token.
+    """
+    method: str = environ.get("REQUEST_METHOD", "GET")
+    if (
+        method == "OPTIONS"
+        and "HTTP_ORIGIN" in environ
+        and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ
+    ):
+        return None
+    return RequestContext(
+        method,
+        _router_path(environ),
+        environ.get("HTTP_AUTHORIZATION"),
+        environ.get("QUERY_STRING", ""),
+        environ.get("wsgi.url_scheme", "http"),
+        environ.get("HTTP_HOST", ""),
+        environ.get("SCRIPT_NAME", ""),
+        environ.get("HTTP_X_REQUEST_ID"),
+    )
+
+
+def _router_path(environ: WSGIEnvironment) -> str:
     path: str = environ.get("PATH_INFO", "")
     if path.isascii():
         return path

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import AsyncVerifier, Verifier
+from ..verifier import AsyncVerifier, Verifier
 from .client import ClientTokenVerifier
 from .jwt import JWTVerifier
 from .static import StaticTokenVerifier

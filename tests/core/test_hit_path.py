@@ -1,4 +1,4 @@
-"""The cache-hit path (``Guard._check_cached``) answers exactly as the full path does.
+"""The cache-hit path answers exactly as the full path does.
 
 A cached token skips the ``Authorization`` regex and reads the cache's lock-free
 mirrors; these tests hold it to the full path's answers for every spelling of the
@@ -34,6 +34,22 @@ class _Refusing:
         from bearerguard.exceptions import UnauthenticatedError
 
         raise UnauthenticatedError("The access token was revoked")
+
+
+class _Counting:
+    """Owns ``tok_`` tokens, grants GOOD ``payments.get``, and counts its calls."""
+
+    kind = "counting"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def accepts(self, token: str) -> bool:
+        return token.startswith("tok_")
+
+    def verify(self, token: str) -> Principal:
+        self.calls += 1
+        return Principal(kind="counting", subject="user", scopes=frozenset({"payments.get"}))
 
 
 def _guard() -> Guard:
@@ -119,23 +135,7 @@ def test_the_raw_bytes_hit_path_answers_as_the_full_path(path: str, raw: bytes) 
     warm = _guard()
     for token in (GOOD, LACKING, "tok_bad_1"):
         _answer(warm, PATH, f"Bearer {token}")
-    taken = True
-    try:
-        hit = warm._check_cached_raw("GET", path, raw)
-    except AuthError as error:
-        answer: Any = (type(error).__name__, error.status_code, error.description)
-    else:
-        taken = isinstance(hit, Principal)
-        # Not taken by the hit path (None, or the key of a miss): decided in full.
-        answer = (
-            hit.subject
-            if isinstance(hit, Principal)
-            else _answer(warm, path, raw.decode("latin-1"))
-        )
-    assert answer == _answer(cold, path, raw.decode("latin-1"))
-    cached = {token.encode() for token in (GOOD, LACKING, "tok_bad_1")}
-    fast_spelling = raw[:7] in (b"Bearer ", b"bearer ") and raw[7:] in cached
-    assert taken == fast_spelling, "the hit path must take exactly its two spellings"
+    assert _answer(warm, path, raw.decode("latin-1")) == _answer(cold, path, raw.decode("latin-1"))
 
 
 @pytest.mark.parametrize(
@@ -156,14 +156,21 @@ def test_a_miss_caches_the_token_under_its_own_key_whatever_the_spelling(
     """The hit path's key is reused on a miss only when it is the token's own key."""
     import asyncio
 
-    guard = _guard()
+    verifier = _Counting()
+    guard = Guard([verifier], rules=RULES)
     if asynchronous:
         principal = asyncio.run(guard.acheck("GET", PATH, authorization))
     else:
         principal = guard.check("GET", PATH, authorization)
     assert principal is not None
     assert principal.scopes == {"payments.get"}
-    assert set(guard._cache._hits) == {token_key(GOOD)}
+    # Cached under the token's own key: the canonical spelling is now a hit, and
+    # invalidating the token by its text forgets it.
+    assert guard.check("GET", PATH, f"Bearer {GOOD}") == principal
+    assert verifier.calls == 1
+    guard.invalidate(GOOD)
+    guard.check("GET", PATH, f"Bearer {GOOD}")
+    assert verifier.calls == 2
 
 
 class _Table:
@@ -193,9 +200,13 @@ def test_X06_invalidate_takes_effect_on_the_hit_path_at_once() -> None:
     assert _answer(guard, PATH, f"Bearer {GOOD}") == "user-good"  # still cached
     guard.invalidate(GOOD)
     assert _answer(guard, PATH, f"Bearer {GOOD}")[:2] == ("UnauthenticatedError", 401)
+    verifier.table[GOOD] = _entry("user-back")
+    assert _answer(guard, PATH, f"Bearer {GOOD}")[:2] == ("UnauthenticatedError", 401)  # refusal
     guard.clear_cache()
-    assert not guard._cache._hits
-    assert not guard._cache._refusals
+    assert _answer(guard, PATH, f"Bearer {GOOD}") == "user-back"
+
+
+INF = float("inf")
 
 
 class _Clock:
@@ -210,18 +221,16 @@ def _entry(subject: str) -> Principal:
     return Principal(kind="test", subject=subject, scopes=frozenset({"payments.get"}))
 
 
-def test_X04_the_mirrors_never_hold_more_than_their_caches() -> None:
+def test_X04_both_caches_are_bounded_and_evict_the_oldest() -> None:
     clock = _Clock()
     cache = VerificationCache(
         ttl=60.0, maxsize=4, negative_ttl=5.0, negative_maxsize=3, timer=clock, clock=clock
     )
     for index in range(50):
-        cache.put(token_key(f"good-{index}"), _entry(f"user-{index}"))
+        cache.put(token_key(f"good-{index}"), _entry(f"user-{index}"), INF)
         cache.put_refusal(token_key(f"bad-{index}"), "refused")
-        assert set(cache._hits) == set(cache._positive.keys())
-        assert set(cache._refusals) == set(cache._negative.keys())
-    assert len(cache._hits) == 4
-    assert len(cache._refusals) == 3
+    assert len(cache) == 4
+    assert sum(cache.get(token_key(f"bad-{index}")) == "refused" for index in range(50)) == 3
     # The newest entries survive; the evicted ones are misses in both views.
     assert cache.get(token_key("good-49")) == _entry("user-49")
     assert cache.get(token_key("good-0")) is None
@@ -229,12 +238,12 @@ def test_X04_the_mirrors_never_hold_more_than_their_caches() -> None:
     assert cache.get(token_key("bad-0")) is None
 
 
-def test_X01_mirrored_entries_expire_with_their_ttl() -> None:
+def test_X01_entries_expire_with_their_ttl() -> None:
     clock = _Clock()
     cache = VerificationCache(
         ttl=10.0, maxsize=10, negative_ttl=5.0, negative_maxsize=10, timer=clock, clock=clock
     )
-    cache.put(token_key("good"), _entry("user"))
+    cache.put(token_key("good"), _entry("user"), INF)
     cache.put_refusal(token_key("bad"), "refused")
     clock.now += 4.9
     assert cache.get(token_key("good")) == _entry("user")
@@ -244,23 +253,22 @@ def test_X01_mirrored_entries_expire_with_their_ttl() -> None:
     assert cache.get(token_key("good")) == _entry("user")
     clock.now += 5.0
     assert cache.get(token_key("good")) is None
-    # A later write expires the stale entries from both the caches and the mirrors.
-    cache.put(token_key("other"), _entry("other"))
-    cache.put_refusal(token_key("worse"), "refused")
-    assert set(cache._hits) == {token_key("other")}
-    assert set(cache._refusals) == {token_key("worse")}
+    # A later write drops the stale entries.
+    cache.put(token_key("other"), _entry("other"), INF)
+    assert len(cache) == 1
 
 
-def test_a_verified_token_replaces_its_cached_refusal_in_both_views() -> None:
+def test_a_verified_token_replaces_its_cached_refusal() -> None:
     clock = _Clock()
     cache = VerificationCache(
         ttl=10.0, maxsize=10, negative_ttl=5.0, negative_maxsize=10, timer=clock, clock=clock
     )
     key = token_key("flip")
     cache.put_refusal(key, "refused")
-    cache.put(key, _entry("user"))
-    assert key not in cache._refusals
+    cache.put(key, _entry("user"), INF)
     assert cache.get(key) == _entry("user")
+    cache.discard(key)
+    assert cache.get(key) is None  # the refusal is gone too
 
 
 def test_the_default_rendering_is_kept_but_a_fresh_header_list_is_returned() -> None:

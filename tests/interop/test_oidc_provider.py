@@ -26,11 +26,6 @@ PAYMENT = "/api/payment/pay_1"
 CHECKOUT = "/api/payment/checkout"
 
 
-def needs(item: int, feature: str) -> pytest.MarkDecorator:
-    """A test of a feature of issue 10 that has not landed yet: XPASS fails it (strict)."""
-    return pytest.mark.xfail(strict=True, reason=f"needs {feature} (issue 10 item {item})")
-
-
 def jwt_verifier(provider: Provider, **options: Any) -> JWTVerifier:
     """The verifier as a payments team configures it for this provider today."""
     options.setdefault("audience", PAYMENTS)
@@ -137,7 +132,6 @@ def test_expired_token_is_401(provider: Provider, serve: Serve) -> None:
     assert (status, error_of(body)) == (401, "invalid_token")
 
 
-@needs(4, "exp + leeway at the guard and in the cache")
 def test_leeway_holds_at_the_guard(provider: Provider, serve: Serve) -> None:
     # Issue 10 item 4: 2 s after exp, within a 30 s leeway, the guard agrees with the verifier.
     token = provider.token()

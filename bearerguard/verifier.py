@@ -1,10 +1,14 @@
-"""The verifier protocol: how the guard asks who owns a token and whether it is good."""
+"""The verifier protocol: how the guard asks who owns a token and whether it is good.
+
+It lives apart from :mod:`bearerguard.verifiers`, so the core imports no plug-in (and
+neither PyJWT nor a database driver) to know what a verifier is.
+"""
 
 from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from ..principal import Principal
+from .principal import Principal
 
 __all__ = ["AsyncVerifier", "Verifier"]
 
@@ -21,6 +25,13 @@ class Verifier(Protocol):
     ``verify`` raises :class:`~bearerguard.exceptions.UnauthenticatedError` for a bad
     token and :class:`~bearerguard.exceptions.ServiceUnavailableError` when it cannot
     decide. Anything else it raises is treated as "cannot decide" (503): fail closed.
+
+    Optional members the guard uses when present: ``averify`` (see
+    :class:`AsyncVerifier`), ``leeway`` (seconds a principal stays valid past its
+    ``expires_at``; 0 without it), ``record_use(principal)`` (called on every use,
+    cache hits included; cheap, must not block) and ``bind_guard(guard)`` (called once
+    by each guard, so the verifier can drop revoked tokens with
+    ``guard.invalidate_key``).
     """
 
     kind: str
