@@ -4,7 +4,10 @@
 from bearerguard import Guard, JWTVerifier, Rule, StaticTokenVerifier
 
 guard = Guard(
-    [StaticTokenVerifier({"dev-token": ["payments.get"]}), JWTVerifier(key=PUBLIC_KEY)],
+    [
+        StaticTokenVerifier({"dev-token": ["payments.get"]}),
+        JWTVerifier(issuer="https://id.example.com/", audience="payments-api"),
+    ],
     rules=[Rule("GET", "/api/payment/{payment_id}", scopes=["payments.get"])],
     public_paths=["/health"],
 )
@@ -31,7 +34,12 @@ from .guard import Guard, Renderer
 from .principal import JSONClaims, Principal
 from .rules import Requirement, Rule
 from .verifier import AsyncVerifier, Verifier
-from .verifiers import ClientTokenVerifier, JWTVerifier, StaticTokenVerifier
+from .verifiers import (
+    ClientTokenVerifier,
+    IntrospectionVerifier,
+    JWTVerifier,
+    StaticTokenVerifier,
+)
 
 __version__ = "0.1.0"
 
@@ -41,6 +49,7 @@ __all__ = [
     "ClientTokenVerifier",
     "Guard",
     "InsufficientScopeError",
+    "IntrospectionVerifier",
     "InvalidRequestError",
     "JSONClaims",
     "JWTVerifier",

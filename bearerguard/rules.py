@@ -87,14 +87,21 @@ class Requirement:
         if self.kinds and principal.kind not in self.kinds:
             raise InsufficientScopeError(_KIND_REFUSED)
         scopes = self.scopes
-        # The subset test (in C) settles exactly granted scopes; has_all, the wildcards.
+        granted = principal.scopes
+        # The subset test (in C) settles exactly granted scopes; has_all, the wildcards,
+        # which only bearerguard's own tokens carry (an identity provider's "*" is a
+        # plain string: Principal.literal_scopes).
         if (
             scopes
-            and not self._scope_set <= principal.scopes
-            and not has_all(principal.scopes, scopes)
+            and not self._scope_set <= granted
+            and (principal.literal_scopes or not has_all(granted, scopes))
         ):
             raise InsufficientScopeError(required_scopes=scopes)
-        if self.any_scopes and not has_any(principal.scopes, self.any_scopes):
+        if self.any_scopes and not (
+            not granted.isdisjoint(self.any_scopes)
+            if principal.literal_scopes
+            else has_any(granted, self.any_scopes)
+        ):
             raise InsufficientScopeError(required_scopes=self.any_scopes)
 
 
