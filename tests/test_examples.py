@@ -131,8 +131,15 @@ STORY = {
     "oauth-get": (KIND, OK, need("payments.user-instructions.get"), OK, OK),
     "oauth-none": (KIND, need("payments.get"), need("payments.user-instructions.get"), OK, OK),
     "oauth-instructions": (KIND, need("payments.get"), OK, OK, OK),
-    "oauth-star": (KIND, OK, OK, OK, OK),
-    "oauth-payments-star": (KIND, OK, OK, OK, OK),
+    # An identity provider's "*" is a plain string, not bearerguard's wildcard.
+    "oauth-star": (KIND, need("payments.get"), need("payments.user-instructions.get"), OK, OK),
+    "oauth-payments-star": (
+        KIND,
+        need("payments.get"),
+        need("payments.user-instructions.get"),
+        OK,
+        OK,
+    ),
     "client-checkout": (CREATED, OK, need("payments.user-instructions.get"), KIND, OK),
     "client-readonly": (need("payments.create"), OK, OK, KIND, OK),
     "client-star": (CREATED, OK, OK, KIND, OK),

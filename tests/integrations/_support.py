@@ -168,7 +168,14 @@ def verifiers() -> list[Any]:
         RaisingVerifier("down_", lambda _: ServiceUnavailableError(), kind="store"),
         # The message quotes the token: it must never reach a log line or an answer.
         RaisingVerifier("boom_", lambda token: RuntimeError(f"cannot read {token}"), kind="db"),
-        JWTVerifier(key=signing_key().public_key(), issuer=ISSUER, audience=AUDIENCE),
+        # The harness's issuer means bearerguard's wildcards (the documented opt-in), so
+        # the answers table covers "*" through every adapter; the default is literal.
+        JWTVerifier(
+            key=signing_key().public_key(),
+            issuer=ISSUER,
+            audience=AUDIENCE,
+            wildcard_scopes=True,
+        ),
     ]
 
 

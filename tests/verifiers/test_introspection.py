@@ -212,7 +212,7 @@ def test_active_token(server: IntrospectionServer, make: Any, check: Driver) -> 
     [
         pytest.param({"active": False}, "not active", id="inactive"),
         pytest.param(active(exp=int(time.time()) - 1), "expired", id="expired"),
-        pytest.param(active(nbf=int(time.time()) + 60), "not yet", id="not-yet-valid"),
+        pytest.param(active(nbf=int(time.time()) + 3600), "not yet", id="not-yet-valid"),
         pytest.param(active(aud="ledger-api"), "audience", id="wrong-aud"),
         pytest.param(active(aud=["ledger-api", "other"]), "audience", id="wrong-aud-list"),
         pytest.param(active(aud=None), "audience", id="no-aud"),
