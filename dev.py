@@ -74,9 +74,39 @@ def install_interop() -> None:
     INTEROP_STAMP.write_text(wanted)
 
 
+def install_browser() -> None:
+    """Install Debian's ``chromium`` for the browser tests (Playwright drives it).
+
+    Playwright's own browser download is not used: the tests point Playwright at the
+    system Chromium. Without root and apt-get (or if the install fails) the browser
+    tests skip, except under ``CI=true``, where they must run.
+    """
+    if browser_path() is not None:
+        return
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        for args in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
+            print("+", " ".join(args), flush=True)
+            if subprocess.run(args, env=env, check=False).returncode != 0:
+                break
+    if browser_path() is None:
+        if os.environ.get("CI", "").lower() == "true":
+            sys.exit("chromium could not be installed; CI=true needs the browser tests")
+        print("note: chromium is not installed; the browser tests skip")
+
+
+def browser_path() -> str | None:
+    """The system Chromium, if any (``BEARERGUARD_CHROMIUM`` overrides the search)."""
+    explicit = os.environ.get("BEARERGUARD_CHROMIUM")
+    if explicit:
+        return explicit
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
 def test(*extra: str) -> None:
-    """Run the whole test suite (installing the interop tests' provider first)."""
+    """Run the whole test suite (installing the provider and the browser first)."""
     install_interop()
+    install_browser()
     run(PYTHON, "-m", "pytest", "--cov", "--cov-report=term", *extra)
 
 

@@ -15,3 +15,37 @@ def pytest_configure(config: pytest.Config) -> None:
     if "PAYMENTS_STORE" not in os.environ:
         directory = Path(tempfile.mkdtemp(prefix="bearerguard-examples-"))
         os.environ["PAYMENTS_STORE"] = f"sqlite:///{directory / 'payments.db'}"
+
+
+def _chromium() -> str | None:
+    import shutil
+
+    return os.environ.get("BEARERGUARD_CHROMIUM") or shutil.which("chromium")
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """The system Chromium (``dev.py test`` installs Debian's package).
+
+    Fails under ``CI=true`` when it is missing; skips locally with the reason.
+    """
+    path = _chromium()
+    if path is None:
+        reason = "chromium is not installed (python3 dev.py test installs it as root)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason + " (CI=true: the browser tests must run)")
+        pytest.skip(reason)
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_path: str):  # type: ignore[no-untyped-def]
+    """A headless Chromium driven by Playwright, shared by the session's browser tests."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=chromium_path, headless=True, args=["--no-sandbox"]
+        )
+        yield launched
+        launched.close()
