@@ -1,0 +1,84 @@
+"""Audit events: one for every change made through the registry.
+
+```python
+def audit(event: ManagementEvent) -> None:
+    logger.info("%s by %s on %s", event.action, event.actor, event.client_id)
+
+registry = ApplicationRegistry(store, manager, box, on_event=audit)
+```
+
+An event never carries a token, a webhook secret or a hash: only ids, names and scopes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any, Literal
+
+__all__ = ["EventHandler", "ManagementAction", "ManagementEvent"]
+
+logger = logging.getLogger("bearerguard")
+
+ManagementAction = Literal[
+    "application.created",
+    "application.revoked",
+    "application.webhook_secret_rotated",
+    "token.created",
+    "token.rotated",
+    "token.revoked",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ManagementEvent:
+    """A change to a payment application or one of its tokens, after it was written.
+
+    Attributes:
+        action: What changed (``"token.created"``, ...).
+        actor: The OAuth subject who made the change, or None (a script, the CLI).
+        client_id: The application's Client ID.
+        token_id: The token concerned (``tok_…``), for token events.
+        at: When the change was made (UTC).
+        detail: Public particulars: ``label`` and ``scopes`` of a new token,
+            ``replaced_by`` for a rotation, ``name`` of a new application.
+    """
+
+    action: ManagementAction
+    actor: str | None
+    client_id: str
+    at: datetime
+    token_id: str | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "detail", MappingProxyType(dict(self.detail)))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of the event; ``at`` in ISO-8601."""
+        return {
+            "action": self.action,
+            "actor": self.actor,
+            "client_id": self.client_id,
+            "token_id": self.token_id,
+            "at": self.at.isoformat(),
+            "detail": dict(self.detail),
+        }
+
+
+EventHandler = Callable[[ManagementEvent], None]
+"""``on_event(event)``: called after each change; what it raises is logged, not raised."""
+
+
+def emit(handler: EventHandler | None, event: ManagementEvent) -> None:
+    """Hand ``event`` to ``handler``; the change is already made, so a failing handler
+    is logged (by the exception's type: its text might quote anything) and swallowed."""
+    if handler is None:
+        return
+    try:
+        handler(event)
+    except Exception as exc:
+        logger.error("management event handler failed on %s: %s", event.action, type(exc).__name__)
