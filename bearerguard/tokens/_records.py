@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -9,7 +10,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-__all__ = ["IssuedToken", "MalformedRecordError", "TokenRecord", "TokenStatus"]
+from ._format import generate_token, new_token_id
+
+__all__ = [
+    "IssuedToken",
+    "MalformedRecordError",
+    "TokenRecord",
+    "TokenStatus",
+    "mint",
+]
 
 TokenStatus = Literal["active", "expired", "revoked"]
 
@@ -200,3 +209,27 @@ class IssuedToken:
 
     token: str = field(repr=False)
     record: TokenRecord
+
+
+def mint(
+    prefix: str,
+    *,
+    client_id: str,
+    label: str,
+    scopes: tuple[str, ...],
+    expires_at: datetime | None,
+    now: datetime,
+) -> IssuedToken:
+    """A new random token with this prefix and its record (checked values only)."""
+    token = generate_token(prefix)
+    record = TokenRecord(
+        id=new_token_id(),
+        client_id=client_id,
+        label=label,
+        scopes=scopes,
+        created_at=now,
+        expires_at=expires_at,
+        # The same digest as the guard's cache key (bearerguard.cache.token_key).
+        token_hash=hashlib.sha256(token.encode()).digest(),
+    )
+    return IssuedToken(token, record)
