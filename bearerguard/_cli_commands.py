@@ -1,0 +1,115 @@
+"""The ``bearerguard`` subcommands: each runs on a manager and the parsed arguments."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TextIO
+
+from ._cli_output import SHOWN_ONCE, describe, print_issued, print_json, print_table, safe, when
+from .tokens import TokenManager, TokenRecord, UnknownTokenError, new_client_id
+
+__all__ = ["create", "list_tokens", "new_id", "revoke", "rotate", "show"]
+
+
+def create(manager: TokenManager, args: argparse.Namespace, out: TextIO) -> None:
+    """``tokens create``."""
+    issued = manager.issue(
+        client_id=args.client_id,
+        label=args.label,
+        scopes=args.scopes,
+        expires_in=args.expires_in,
+        expires_at=args.expires_at,
+    )
+    print_issued(issued, f"Issued {issued.record.id}:", manager.now(), args.json, out)
+
+
+def list_tokens(manager: TokenManager, args: argparse.Namespace, out: TextIO) -> None:
+    """``tokens list``."""
+    records = manager.list(args.client_id, include_revoked=args.all)
+    if args.json:
+        print_json([record.to_dict() for record in records], out)
+        return
+    if not records:
+        out.write("No tokens.\n")
+        return
+    now = manager.now()
+    rows = [("ID", "CLIENT ID", "LABEL", "SCOPES", "EXPIRES", "LAST USED", "STATUS")]
+    for record in records:
+        label = safe(record.label)
+        rows.append(
+            (
+                record.id,
+                record.client_id,
+                label if len(label) <= 32 else label[:31] + "…",
+                " ".join(record.scopes),
+                when(record.expires_at, "never"),
+                when(record.last_used_at, "never"),
+                record.status(now),
+            )
+        )
+    print_table(rows, out)
+
+
+def _known(manager: TokenManager, token_id: str) -> TokenRecord:
+    record = manager.get(token_id)
+    if record is None:
+        raise UnknownTokenError.for_id(token_id)
+    return record
+
+
+def show(manager: TokenManager, args: argparse.Namespace, out: TextIO) -> None:
+    """``tokens show``."""
+    record = _known(manager, args.token_id)
+    if args.json:
+        print_json(record.to_dict(), out)
+    else:
+        describe(record, manager.now(), out)
+
+
+def revoke(manager: TokenManager, args: argparse.Namespace, out: TextIO) -> None:
+    """``tokens revoke``."""
+    _known(manager, args.token_id)
+    record = manager.revoke(args.token_id)
+    if args.json:
+        print_json(record.to_dict(), out)
+        return
+    out.write(
+        f"Revoked {record.id} ({safe(record.label)}) at {when(record.revoked_at)}. "
+        "Running servers refuse it within their guard's cache TTL.\n"
+    )
+
+
+def rotate(manager: TokenManager, args: argparse.Namespace, out: TextIO) -> None:
+    """``tokens rotate``."""
+    _known(manager, args.token_id)
+    issued = manager.rotate(args.token_id, grace=args.grace, expires_in=args.expires_in)
+    try:
+        old = manager.get(args.token_id)
+    except Exception:
+        # The new token exists now and can be shown only here: a failed re-read of the
+        # old record must not swallow it.
+        old = None
+    if args.json:
+        print_json(
+            {
+                "token": issued.token,
+                "record": issued.record.to_dict(),
+                "previous": None if old is None else old.to_dict(),
+            },
+            out,
+        )
+        sys.stderr.write(SHOWN_ONCE + "\n")
+        return
+    until = "" if old is None else f"; the old token works until {when(old.expires_at)}"
+    headline = f"Rotated {args.token_id} into {issued.record.id}{until}:"
+    print_issued(issued, headline, manager.now(), False, out)
+
+
+def new_id(manager: TokenManager, args: argparse.Namespace, out: TextIO) -> None:
+    """``clients new-id``."""
+    client_id = new_client_id()
+    if args.json:
+        print_json({"client_id": client_id}, out)
+    else:
+        out.write(client_id + "\n")
