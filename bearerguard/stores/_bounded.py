@@ -32,12 +32,21 @@ import queue
 import threading
 import time
 import weakref
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..tokens._store import StoreBusyError, StoreTimeoutError
+from ..tokens._store import Row, StoreBusyError, StoreTimeoutError
 
-__all__ = ["DEFAULT_MAX_CONCURRENCY", "DEFAULT_TIMEOUT", "BoundedCalls"]
+if TYPE_CHECKING:
+    from ..tokens import TokenRecord
+
+__all__ = [
+    "DEFAULT_MAX_CONCURRENCY",
+    "DEFAULT_TIMEOUT",
+    "BoundedCalls",
+    "BoundedStore",
+]
 
 T = TypeVar("T")
 
@@ -153,3 +162,65 @@ class BoundedCalls:
             raise StoreTimeoutError(
                 f"{self.what} did not answer within {self.timeout:g} s"
             ) from None
+
+
+class BoundedStore:
+    """The store protocol over :class:`BoundedCalls`: each method runs ``_method`` there.
+
+    A subclass sets ``_calls`` and writes the blocking bodies (``_add``, ``_get``, ...),
+    which run on the store's own threads.
+    """
+
+    _calls: BoundedCalls
+
+    def add(self, record: TokenRecord) -> None:
+        """Insert a new token."""
+        self._calls.call(self._add, record)
+
+    def find_by_hash(self, token_hash: bytes) -> Row | None:
+        """The row with this SHA-256 digest (unique index), or None."""
+        return self._calls.call(self._find_by_hash, token_hash)
+
+    def get(self, token_id: str) -> Row | None:
+        """The row with this id, or None."""
+        return self._calls.call(self._get, token_id)
+
+    def query(self, *, client_id: str | None, include_revoked: bool) -> list[Row]:
+        """Rows of one client (or all), oldest first."""
+        return self._calls.call(self._query, client_id, include_revoked)
+
+    def revoke(self, token_id: str, revoked_at: datetime) -> bool:
+        """Mark a token revoked."""
+        return self._calls.call(self._revoke, token_id, revoked_at)
+
+    def rotate(self, token_id: str, expires_at: datetime, new: TokenRecord) -> bool:
+        """Shorten the old token's life and add the new one, in one transaction."""
+        return self._calls.call(self._rotate, token_id, expires_at, new)
+
+    def touch(self, last_used: Mapping[str, datetime]) -> None:
+        """Move ``last_used_at`` forward, one transaction for the batch."""
+        if last_used:
+            self._calls.call(self._touch, dict(last_used))
+
+    # -- the blocking bodies, run on the store's threads ---------------------------
+
+    def _add(self, record: TokenRecord) -> None:
+        raise NotImplementedError
+
+    def _find_by_hash(self, token_hash: bytes) -> Row | None:
+        raise NotImplementedError
+
+    def _get(self, token_id: str) -> Row | None:
+        raise NotImplementedError
+
+    def _query(self, client_id: str | None, include_revoked: bool) -> list[Row]:
+        raise NotImplementedError
+
+    def _revoke(self, token_id: str, revoked_at: datetime) -> bool:
+        raise NotImplementedError
+
+    def _rotate(self, token_id: str, expires_at: datetime, new: TokenRecord) -> bool:
+        raise NotImplementedError
+
+    def _touch(self, last_used: Mapping[str, datetime]) -> None:
+        raise NotImplementedError

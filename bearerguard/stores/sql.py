@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from ..tokens._store import SCHEMA_VERSION, Row, StoreError
-from ._bounded import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT, BoundedCalls
+from ._bounded import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT, BoundedCalls, BoundedStore
 from ._sql_setup import engine_options, normalize_url, tables
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def _sql_row(record: TokenRecord) -> dict[str, Any]:
     return row
 
 
-class SQLTokenStore:
+class SQLTokenStore(BoundedStore):
     """Client tokens in any database SQLAlchemy Core speaks; made for PostgreSQL.
 
     Tables ``bearerguard_tokens`` and ``bearerguard_schema`` are created on first use
@@ -180,36 +180,7 @@ class SQLTokenStore:
             with self.engine.begin() as connection:
                 yield connection
 
-    # -- the store protocol: each call bounded (see _bounded) ------------------------
-
-    def add(self, record: TokenRecord) -> None:
-        """Insert a new token."""
-        self._calls.call(self._add, record)
-
-    def find_by_hash(self, token_hash: bytes) -> Row | None:
-        """The row with this SHA-256 digest (unique index), or None."""
-        return self._calls.call(self._find_by_hash, token_hash)
-
-    def get(self, token_id: str) -> Row | None:
-        """The row with this id, or None."""
-        return self._calls.call(self._get, token_id)
-
-    def query(self, *, client_id: str | None, include_revoked: bool) -> list[Row]:
-        """Rows of one client (or all), oldest first."""
-        return self._calls.call(self._query, client_id, include_revoked)
-
-    def revoke(self, token_id: str, revoked_at: datetime) -> bool:
-        """Mark a token revoked."""
-        return self._calls.call(self._revoke, token_id, revoked_at)
-
-    def rotate(self, token_id: str, expires_at: datetime, new: TokenRecord) -> bool:
-        """Shorten the old token's life and add the new one, in one transaction."""
-        return self._calls.call(self._rotate, token_id, expires_at, new)
-
-    def touch(self, last_used: Mapping[str, datetime]) -> None:
-        """Move ``last_used_at`` forward, one transaction for the batch."""
-        if last_used:
-            self._calls.call(self._touch, dict(last_used))
+    # -- the store protocol: each call bounded (BoundedStore) -----------------------
 
     def close(self) -> None:
         """Dispose of the engine if this store made it; yours stays open."""

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ..tokens._store import SCHEMA_VERSION, Row, StoreError
-from ._bounded import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT, BoundedCalls
+from ._bounded import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT, BoundedCalls, BoundedStore
 from ._sqlite_files import FileId, Held, file_id
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ def _sqlite_row(record: TokenRecord) -> dict[str, Any]:
     return row
 
 
-class SQLiteTokenStore:
+class SQLiteTokenStore(BoundedStore):
     """Client tokens in a SQLite file: the embedded default.
 
     The schema is created on first use and its version recorded; opening a file that
@@ -220,36 +220,7 @@ class SQLiteTokenStore:
             names = [column[0] for column in cursor.description]
             return dict(zip(names, found, strict=True))
 
-    # -- the store protocol: each call bounded (see _bounded) ------------------------
-
-    def add(self, record: TokenRecord) -> None:
-        """Insert a new token."""
-        self._calls.call(self._add, record)
-
-    def find_by_hash(self, token_hash: bytes) -> Row | None:
-        """The row with this SHA-256 digest (unique index), or None."""
-        return self._calls.call(self._one, f"{_SELECT} WHERE token_hash = ?", token_hash)
-
-    def get(self, token_id: str) -> Row | None:
-        """The row with this id, or None."""
-        return self._calls.call(self._one, f"{_SELECT} WHERE id = ?", token_id)
-
-    def query(self, *, client_id: str | None, include_revoked: bool) -> list[Row]:
-        """Rows of one client (or all), oldest first."""
-        return self._calls.call(self._query, client_id, include_revoked)
-
-    def revoke(self, token_id: str, revoked_at: datetime) -> bool:
-        """Mark a token revoked."""
-        return self._calls.call(self._revoke, token_id, revoked_at)
-
-    def rotate(self, token_id: str, expires_at: datetime, new: TokenRecord) -> bool:
-        """Shorten the old token's life and add the new one, in one transaction."""
-        return self._calls.call(self._rotate, token_id, expires_at, new)
-
-    def touch(self, last_used: Mapping[str, datetime]) -> None:
-        """Move ``last_used_at`` forward, one transaction for the batch."""
-        if last_used:
-            self._calls.call(self._touch, dict(last_used))
+    # -- the store protocol: each call bounded (BoundedStore) -----------------------
 
     def close(self) -> None:
         """Close every connection this store opened (they reopen on next use)."""
@@ -263,6 +234,12 @@ class SQLiteTokenStore:
     def _add(self, record: TokenRecord) -> None:
         with self._transaction() as connection:
             connection.execute(_INSERT, _sqlite_row(record))
+
+    def _find_by_hash(self, token_hash: bytes) -> Row | None:
+        return self._one(f"{_SELECT} WHERE token_hash = ?", token_hash)
+
+    def _get(self, token_id: str) -> Row | None:
+        return self._one(f"{_SELECT} WHERE id = ?", token_id)
 
     def _query(self, client_id: str | None, include_revoked: bool) -> list[Row]:
         sql = f"{_SELECT} WHERE (? IS NULL OR client_id = ?)"
