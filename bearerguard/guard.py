@@ -11,8 +11,8 @@ from __future__ import annotations
 import functools
 import re
 import time
-from collections.abc import Callable, Iterable
-from typing import Literal
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Literal
 
 from ._dispatch import Entry, owner
 from ._flight import AsyncFlights, Flight, Flights
@@ -29,7 +29,8 @@ from .exceptions import (
 )
 from .headers import canonical_token, has_query_token, parse_authorization
 from .principal import Principal
-from .rules import Requirement, Rule, RuleSet
+from .resource_metadata import ResourceMetadata, RuleTable, rule_scopes, verifier_issuers
+from .rules import PUBLIC, Requirement, Rule, RuleSet
 from .verifier import Verifier
 
 __all__ = ["Guard", "Renderer"]
@@ -73,6 +74,13 @@ class Guard:
         realm: The ``realm`` of every ``WWW-Authenticate`` challenge.
         renderer: ``renderer(error, realm) -> (status, headers, body)`` replacing the
             default JSON rendering; ``headers`` is a list of ``(name, value)`` strings.
+        resource_metadata: RFC 9728 protected resource metadata, at least
+            ``{"resource": "https://api.example/"}``: served as JSON at
+            ``/.well-known/oauth-protected-resource`` (and with the resource's path
+            appended) with no token needed (one sent there is not looked at), and
+            named in every challenge (``resource_metadata="…"``). ``scopes_supported``
+            defaults to the scopes the rules require, ``authorization_servers`` to the
+            verifiers' issuers. See :class:`~bearerguard.resource_metadata.ResourceMetadata`.
         timer: Monotonic clock for cache TTLs (tests inject one).
         clock: Wall clock in UNIX seconds for token expiry (tests inject one).
 
@@ -97,6 +105,7 @@ class Guard:
         negative_cache_ttl: float = 5.0,
         realm: str = "api",
         renderer: Renderer | None = None,
+        resource_metadata: Mapping[str, Any] | None = None,
         timer: Callable[[], float] = time.monotonic,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -109,8 +118,20 @@ class Guard:
         self.realm = realm
         self.rules: tuple[Rule, ...] = tuple(rules)
         self.public_paths: tuple[str, ...] = tuple(public_paths)
-        self._table = RuleSet(self.rules, self.public_paths, default)
+        self._table: RuleTable = RuleSet(self.rules, self.public_paths, default)
         self._renderer = renderer
+        self.resource_metadata: ResourceMetadata | None = None
+        if resource_metadata is not None:
+            # Its paths are answered in front of the rules, and its renderer adds the
+            # challenge parameter: a guard without metadata runs none of this.
+            metadata = ResourceMetadata(
+                resource_metadata,
+                scopes=rule_scopes(self.rules),
+                issuers=verifier_issuers(self.verifiers),
+            )
+            self.resource_metadata = metadata
+            self._table = metadata.serving(self._table)
+            self._renderer = metadata.renderer(renderer)
         self._cache = VerificationCache(
             ttl=cache_ttl,
             maxsize=cache_maxsize,
@@ -169,6 +190,8 @@ class Guard:
 
     def requirement(self, method: str, path: str) -> Requirement:
         """What a request with this method and router path must present."""
+        if self.resource_metadata is not None and path in self.resource_metadata.paths:
+            return PUBLIC
         return self._table.match(method, path)
 
     def _start(self, request: RequestContext) -> Principal | _Miss | None:

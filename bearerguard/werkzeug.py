@@ -25,9 +25,11 @@ __all__ = ["BearerGuardMiddleware", "request_context", "wsgi_denial"]
 GUARD_KEY = "bearerguard.guard"
 
 _REASONS = {
+    200: "OK",  # the guard's own answers (protected resource metadata)
     400: "Bad Request",
     401: "Unauthorized",
     403: "Forbidden",
+    405: "Method Not Allowed",
     503: "Service Unavailable",
 }
 

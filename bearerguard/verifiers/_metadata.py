@@ -27,7 +27,6 @@ logged with the reason, never with the document's contents.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import math
@@ -39,6 +38,7 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from .._urls import check_url as check_fetch_url
 from ..exceptions import ServiceUnavailableError
 from ._fetch import fetch_url
 
@@ -50,27 +50,6 @@ Fetcher = Callable[[str, float], bytes]
 _UNAVAILABLE = "The identity provider's metadata is unavailable"
 _OIDC_SUFFIX = "/.well-known/openid-configuration"
 _RFC8414_PREFIX = "/.well-known/oauth-authorization-server"
-
-
-def check_fetch_url(url: str, name: str) -> None:
-    """Refuse a URL that is not ``https``, or plain ``http`` to a loopback address.
-
-    Raises:
-        ValueError: naming the option, for any other scheme or host.
-    """
-    parts = urlsplit(url) if isinstance(url, str) else None
-    if parts is not None and parts.hostname:
-        if parts.scheme == "https":
-            return
-        if parts.scheme == "http":
-            host = parts.hostname
-            try:
-                loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-            except ValueError:
-                loopback = False
-            if loopback:
-                return
-    raise ValueError(f"{name} must be https (plain http is allowed to loopback only)")
 
 
 def discovery_urls(issuer: str) -> tuple[str, str]:
