@@ -202,6 +202,10 @@ class BoundedStore:
         if last_used:
             self._calls.call(self._touch, dict(last_used))
 
+    def prune(self, before: datetime, *, dry_run: bool = False) -> list[Row]:
+        """Delete the tokens revoked or expired at or before ``before``; their rows."""
+        return self._calls.call(self._prune, before, dry_run)
+
     # -- the blocking bodies, run on the store's threads ---------------------------
 
     def _add(self, record: TokenRecord) -> None:
@@ -223,4 +227,7 @@ class BoundedStore:
         raise NotImplementedError
 
     def _touch(self, last_used: Mapping[str, datetime]) -> None:
+        raise NotImplementedError
+
+    def _prune(self, before: datetime, dry_run: bool) -> list[Row]:
         raise NotImplementedError

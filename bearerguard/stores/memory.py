@@ -112,5 +112,23 @@ class MemoryTokenStore:
                 if previous is None or previous < used_at:
                     row["last_used_at"] = used_at
 
+    def prune(self, before: datetime, *, dry_run: bool = False) -> list[Row]:
+        """Delete the tokens revoked or expired at or before ``before``; their rows."""
+
+        def ended(row: dict[str, Any]) -> bool:
+            revoked, expires = row["revoked_at"], row["expires_at"]
+            return (revoked is not None and revoked <= before) or (
+                expires is not None and expires <= before
+            )
+
+        with self._lock:
+            rows: list[Row] = [dict(row) for row in self._rows.values() if ended(row)]
+            if not dry_run:
+                for row in rows:
+                    del self._rows[row["id"]]
+                    del self._by_hash[row["token_hash"]]
+        rows.sort(key=lambda row: (row["created_at"], row["id"]))
+        return rows
+
     def close(self) -> None:
         """Nothing to release."""

@@ -15,6 +15,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     create_engine,
+    delete,
     insert,
     or_,
     select,
@@ -239,6 +240,25 @@ class SQLTokenStore(BoundedStore):
                 return False  # nothing was changed: committing is a no-op
             connection.execute(insert(tokens).values(_sql_row(new)))
             return True
+
+    def _prune(self, before: datetime, dry_run: bool) -> list[Row]:
+        tokens = self._tokens
+        at = _utc(before)
+        ended = or_(
+            and_(tokens.c.revoked_at.is_not(None), tokens.c.revoked_at <= at),
+            and_(tokens.c.expires_at.is_not(None), tokens.c.expires_at <= at),
+        )
+        statement = select(tokens).where(ended).order_by(tokens.c.created_at, tokens.c.id)
+        with self._writing() as connection:
+            rows: list[Row] = [dict(found._mapping) for found in connection.execute(statement)]
+            if not dry_run:
+                # By id, in the same transaction: exactly the rows returned, whatever
+                # commits meanwhile, and no RETURNING needed (every dialect alike).
+                ids = [row["id"] for row in rows]
+                for start in range(0, len(ids), 500):
+                    chunk = ids[start : start + 500]
+                    connection.execute(delete(tokens).where(tokens.c.id.in_(chunk)))
+        return rows
 
     def _touch(self, last_used: Mapping[str, datetime]) -> None:
         tokens = self._tokens

@@ -269,6 +269,20 @@ class SQLiteTokenStore(BoundedStore):
             connection.execute(_INSERT, _sqlite_row(new))
             return True
 
+    def _prune(self, before: datetime, dry_run: bool) -> list[Row]:
+        at = _text_time(before)
+        with self._transaction() as connection:
+            cursor = connection.execute(
+                f"{_SELECT} WHERE {_ENDED} ORDER BY created_at, id",
+                (at, at),
+            )
+            names = [column[0] for column in cursor.description]
+            rows: list[Row] = [dict(zip(names, found, strict=True)) for found in cursor]
+            if not dry_run:
+                # The same predicate in the same write transaction: the same rows.
+                connection.execute(_DELETE_ENDED, (at, at))
+            return rows
+
     def _touch(self, last_used: Mapping[str, datetime]) -> None:
         updates = [(_text_time(at), token_id, _text_time(at)) for token_id, at in last_used.items()]
         with self._transaction() as connection:
@@ -277,6 +291,13 @@ class SQLiteTokenStore(BoundedStore):
                 "AND (last_used_at IS NULL OR last_used_at < ?)",
                 updates,
             )
+
+
+_ENDED = (
+    "(revoked_at IS NOT NULL AND revoked_at <= ?) OR (expires_at IS NOT NULL AND expires_at <= ?)"
+)
+
+_DELETE_ENDED = f"DELETE FROM bearerguard_tokens WHERE {_ENDED}"  # noqa: S608 - constants only
 
 
 def _schema_version(connection: sqlite3.Connection) -> int | None:

@@ -27,7 +27,7 @@ from ._format import (
     validate_prefix,
 )
 from ._records import IssuedToken, MalformedRecordError, TokenRecord, mint
-from ._store import TokenStore
+from ._store import Row, TokenStore
 from ._usage import UsageRecorder
 
 if TYPE_CHECKING:
@@ -169,8 +169,12 @@ class TokenManager:
         """
         if client_id is not None:
             check_client_id(client_id)
+        return self._records(self.store.query(client_id=client_id, include_revoked=include_revoked))
+
+    @staticmethod
+    def _records(rows: Iterable[Row]) -> _Records:
         records = []
-        for row in self.store.query(client_id=client_id, include_revoked=include_revoked):
+        for row in rows:
             try:
                 records.append(TokenRecord.from_row(row))
             except MalformedRecordError as exc:
@@ -239,6 +243,27 @@ class TokenManager:
             raise ValueError(f"token {record.id} was revoked meanwhile")
         logger.info("rotated client token %s into %s", record.id, issued.record.id)
         return issued
+
+    def prune(self, older_than: timedelta, *, dry_run: bool = False) -> _Records:
+        """Delete the tokens that were revoked, or expired, at least ``older_than`` ago.
+
+        Active tokens are never touched, however old. Rotated tokens go once their
+        grace has ended and ``older_than`` has passed since. With ``dry_run`` nothing is
+        deleted. Returns the records deleted (or that would be), oldest first.
+
+        Raises:
+            ValueError: ``older_than`` is not a timedelta of zero or more.
+        """
+        if not isinstance(older_than, timedelta) or older_than < timedelta(0):
+            raise ValueError("older_than must be a timedelta of zero or more")
+        try:
+            before = self.now() - older_than
+        except OverflowError:
+            raise ValueError("older_than is too long") from None
+        records = self._records(self.store.prune(before, dry_run=dry_run))
+        if not dry_run:
+            logger.info("pruned %d client tokens ended before %s", len(records), before)
+        return records
 
     # -- guards, caches and use -----------------------------------------------------
 

@@ -101,6 +101,13 @@ class TokenStore(Protocol):
         """Move ``last_used_at`` forward for each token id (never backward)."""
         ...
 
+    def prune(self, before: datetime, *, dry_run: bool = False) -> Sequence[Row]:
+        """Delete the tokens revoked or expired at or before ``before``; their rows.
+
+        Oldest first. With ``dry_run`` nothing is deleted: the rows that would be.
+        """
+        ...
+
     def close(self) -> None:
         """Release connections."""
         ...

@@ -276,6 +276,40 @@ def test_rotate_refuses_revoked_tokens_and_bad_grace(kit: Any) -> None:
     assert len(kit.manager.list(include_revoked=True)) == 1
 
 
+def test_prune_deletes_what_ended_long_enough_ago_and_nothing_alive(kit: Any) -> None:
+    day = 86400
+    revoked = kit.issue(label="Revoked").record
+    rotated = kit.issue(label="Rotated", expires_in=timedelta(days=90)).record
+    expiring = kit.issue(label="Expiring", expires_in=timedelta(days=2)).record
+    forever = kit.issue(label="Forever")
+    kit.manager.revoke(revoked.id)
+    successor = kit.manager.rotate(rotated.id, grace=timedelta(days=1))
+    kit.time.advance(10 * day)
+    assert kit.manager.prune(timedelta(days=30)) == []
+
+    kit.time.advance(21 * day)  # revoked 31 days ago, rotated ended 30, expiring 29
+    would = kit.manager.prune(timedelta(days=30), dry_run=True)
+    assert {record.id for record in would} == {revoked.id, rotated.id}, (would, revoked, rotated)
+    assert len(kit.manager.list(include_revoked=True)) == 5  # a dry run deletes nothing
+    pruned = kit.manager.prune(timedelta(days=30))
+    assert sorted(pruned, key=lambda record: record.label) == sorted(
+        would, key=lambda record: record.label
+    )
+    assert kit.manager.get(revoked.id) is None
+    left = {record.id for record in kit.manager.list(include_revoked=True)}
+    assert left == {expiring.id, forever.record.id, successor.record.id}
+    principal = kit.guard.authenticate(f"Bearer {forever.token}")  # the living still work
+    assert principal.token_id == forever.record.id
+    assert [r.id for r in kit.manager.prune(timedelta(0))] == [expiring.id]
+
+
+@pytest.mark.parametrize("older_than", [timedelta(seconds=-1), 30, None, timedelta.max])
+def test_prune_refuses_a_bad_age_and_asks_nothing_of_the_store(kit: Any, older_than: Any) -> None:
+    with pytest.raises(ValueError, match="older_than"):
+        kit.manager.prune(older_than)
+    assert kit.store.count("prune") == 0
+
+
 def test_record_round_trips_through_a_row() -> None:
     record = TokenRecord(
         id="tok_" + "a" * 20,

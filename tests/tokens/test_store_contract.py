@@ -132,6 +132,35 @@ def test_touch_only_moves_last_used_forward(any_store: Any) -> None:
     store.touch({})
 
 
+def test_prune_deletes_only_tokens_revoked_or_expired_by_the_cutoff(any_store: Any) -> None:
+    store = any_store.store
+    cutoff = T0 + timedelta(days=5)
+    never = record(1, expires_at=None)
+    expired = record(2, expires_at=T0 + timedelta(days=1))
+    revoked = record(3, created=T0 + timedelta(seconds=1))
+    at_cutoff = record(4, created=T0 + timedelta(seconds=2), expires_at=cutoff)
+    expired_later = record(5, expires_at=cutoff + timedelta(microseconds=1))
+    revoked_later = record(6)
+    for each in (never, expired, revoked, at_cutoff, expired_later, revoked_later):
+        store.add(each)
+    store.revoke(revoked.id, T0 + timedelta(days=2))
+    store.revoke(revoked_later.id, cutoff + timedelta(seconds=1))
+    ended = [expired.id, revoked.id, at_cutoff.id]  # oldest first
+
+    assert [row["id"] for row in store.prune(cutoff, dry_run=True)] == ended
+    assert len(store.query(client_id=None, include_revoked=True)) == 6  # nothing deleted
+
+    pruned = store.prune(cutoff)
+    assert [row["id"] for row in pruned] == ended
+    assert TokenRecord.from_row(pruned[0]) == expired
+    assert all(store.get(token_id) is None for token_id in ended)
+    assert store.find_by_hash(expired.token_hash) is None
+    left = [row["id"] for row in store.query(client_id=None, include_revoked=True)]
+    assert sorted(left) == sorted([never.id, expired_later.id, revoked_later.id])
+    assert store.prune(cutoff) == []
+    store.add(dataclasses.replace(expired, id="tok_" + "7" * 20))  # its hash is free again
+
+
 def test_other_time_zones_are_stored_as_the_same_instant(any_store: Any) -> None:
     store = any_store.store
     tokyo = timezone(timedelta(hours=9))
