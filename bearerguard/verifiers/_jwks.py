@@ -29,7 +29,7 @@ import jwt
 from ..exceptions import ServiceUnavailableError, UnauthenticatedError
 from ._fetch import fetch_url
 from ._keys import KeyMap, parse_jwks
-from ._metadata import ProviderMetadata, check_fetch_url
+from ._metadata import ProviderMetadata, check_fetch_url, retry_after
 from ._refresher import Refresher
 
 __all__ = ["Fetcher", "JWKSCache", "key_cache"]
@@ -129,7 +129,8 @@ class JWKSCache:
         if self._keys is None:
             self.refresh(self._generation, kid_refetch=False)
             if self._keys is None:
-                raise ServiceUnavailableError(_UNAVAILABLE)
+                # Retry-After says when the next fetch is allowed, not a fixed guess.
+                raise ServiceUnavailableError(_UNAVAILABLE, retry_after=retry_after(self.due_in()))
         self._refresher.poke(due=self._timer() >= self._next_refresh)
         key = _find(self._keys, kid, algorithm)
         if key is not None:

@@ -42,7 +42,7 @@ from .._urls import check_url as check_fetch_url
 from ..exceptions import ServiceUnavailableError
 from ._fetch import fetch_url
 
-__all__ = ["ProviderMetadata", "check_fetch_url", "discovery_urls"]
+__all__ = ["ProviderMetadata", "check_fetch_url", "discovery_urls", "retry_after"]
 
 logger = logging.getLogger("bearerguard")
 
@@ -50,6 +50,15 @@ Fetcher = Callable[[str, float], bytes]
 _UNAVAILABLE = "The identity provider's metadata is unavailable"
 _OIDC_SUFFIX = "/.well-known/openid-configuration"
 _RFC8414_PREFIX = "/.well-known/oauth-authorization-server"
+
+
+def retry_after(seconds: float) -> int:
+    """``Retry-After`` for a 503 until the next fetch is allowed: whole seconds, at least 1.
+
+    A client told to come back in 5 s while fetches stay off for 10 would only meet
+    the same 503 again.
+    """
+    return max(1, math.ceil(seconds))
 
 
 def discovery_urls(issuer: str) -> tuple[str, str]:
@@ -149,7 +158,8 @@ class ProviderMetadata:
             self._refresh(wait=self._document is None)
         document = self._document
         if document is None:
-            raise ServiceUnavailableError(_UNAVAILABLE)
+            wait = retry_after(self._next_fetch - self._timer())
+            raise ServiceUnavailableError(_UNAVAILABLE, retry_after=wait)
         return document
 
     def _refresh(self, *, wait: bool) -> None:

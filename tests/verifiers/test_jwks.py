@@ -744,3 +744,24 @@ def test_K06_oversized_body_refused(keys: Any, jwks_server: Any, jwks_verifier: 
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def test_K04_retry_after_matches_the_refetch_cooldown(
+    keys: Any, jwks_server: Any, jwks_verifier: Any, timer: Any, wall: Any
+) -> None:
+    jwks_server.stop()
+    guard = Guard([jwks_verifier()], clock=wall)
+    token = kid_token(keys, "k1")
+
+    def retry_after() -> str:
+        with pytest.raises(ServiceUnavailableError) as caught:
+            guard.check("GET", "/x", f"Bearer {token}")
+        return dict(guard.render(caught.value)[1])["retry-after"]
+
+    # No fetch is made before the cooldown ends: a client told to come back sooner
+    # would only meet the same 503.
+    assert retry_after() == str(int(COOLDOWN))
+    timer.advance(3.5)
+    assert retry_after() == "7"
+    timer.advance(6.4)
+    assert retry_after() == "1"

@@ -294,3 +294,17 @@ def test_the_held_document_is_read_only(server: LocalServer, timer: Timer) -> No
     held = metadata(issuer, timer).get()
     with pytest.raises(TypeError):
         held["jwks_uri"] = "https://attacker.example/jwks"  # type: ignore[index]
+
+
+def test_retry_after_counts_down_the_retry_interval(timer: Timer) -> None:
+    down = LocalServer()
+    issuer = down.url()
+    down.stop()
+    found = metadata(issuer, timer)
+    with pytest.raises(ServiceUnavailableError) as caught:
+        found.get()
+    assert caught.value.retry_after == 10
+    timer.now += 2.5
+    with pytest.raises(ServiceUnavailableError) as caught:
+        found.get()
+    assert caught.value.retry_after == 8
