@@ -23,9 +23,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._api import DEFAULT_MANAGEMENT_SCOPE, ROUTES, ManagementAPI, Route
 from ._events import EventHandler, ManagementAction, ManagementEvent
+from ._page import CONTENT_SECURITY_POLICY
 from ._records import Application, ApplicationStatus, CreatedApplication
 from ._registry import MAX_NAME_LENGTH, ApplicationRegistry, UnknownApplicationError
+from ._replies import Reply
 from ._secrets import (
     SECRET_KEY_ENV,
     WEBHOOK_SECRET_PREFIX,
@@ -42,8 +45,11 @@ if TYPE_CHECKING:
     from .sql import SQLApplicationStore
 
 __all__ = [
+    "CONTENT_SECURITY_POLICY",
+    "DEFAULT_MANAGEMENT_SCOPE",
     "MAX_NAME_LENGTH",
     "MUTABLE_COLUMNS",
+    "ROUTES",
     "SECRET_KEY_ENV",
     "WEBHOOK_SECRET_PREFIX",
     "Application",
@@ -52,9 +58,12 @@ __all__ = [
     "ApplicationStore",
     "CreatedApplication",
     "EventHandler",
+    "ManagementAPI",
     "ManagementAction",
     "ManagementEvent",
     "MemoryApplicationStore",
+    "Reply",
+    "Route",
     "SQLApplicationStore",
     "SQLiteApplicationStore",
     "SecretBox",
