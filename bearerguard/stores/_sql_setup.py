@@ -15,9 +15,18 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
+    insert,
+    select,
+    text,
+    update,
 )
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-__all__ = ["engine_options", "normalize_url", "tables"]
+from ..tokens._store import SCHEMA_VERSION, StoreError
+
+__all__ = ["engine_options", "ensure_schema", "normalize_url", "tables"]
 
 
 def tables(schema: str | None) -> tuple[MetaData, Table, Table]:
@@ -41,9 +50,63 @@ def tables(schema: str | None) -> tuple[MetaData, Table, Table]:
         Column("expires_at", DateTime(timezone=True)),
         Column("last_used_at", DateTime(timezone=True)),
         Column("revoked_at", DateTime(timezone=True)),
+        Column("replaced_by", String(64)),  # schema version 2
         Index("bearerguard_tokens_client", "client_id", "created_at"),
     )
     return metadata, version, tokens
+
+
+def ensure_schema(engine: Engine, metadata: MetaData, version: Table, tokens: Table) -> None:
+    """Create the tables, or upgrade older ones, and check the recorded version.
+
+    Raises:
+        StoreError: the database's schema is newer than this bearerguard knows.
+        SQLAlchemyError: the database failed.
+    """
+    try:
+        metadata.create_all(engine, checkfirst=True)
+    except SQLAlchemyError:
+        # Another process may have created the tables between check and create:
+        # check again, and fail for real if they are still missing.
+        metadata.create_all(engine, checkfirst=True)
+    found = _read_version(engine, version)
+    if found is None:
+        try:
+            with engine.begin() as connection:
+                connection.execute(insert(version).values(id=1, version=SCHEMA_VERSION))
+        except IntegrityError:
+            pass  # recorded concurrently by another process
+        found = _read_version(engine, version)
+    if found == 1:
+        _upgrade_from_1(engine, version, tokens)
+        found = _read_version(engine, version)
+    if found is None or found > SCHEMA_VERSION:
+        raise StoreError(
+            f"the database schema is version {found}; this bearerguard "
+            f"knows version {SCHEMA_VERSION} at most"
+        )
+
+
+def _read_version(engine: Engine, version: Table) -> int | None:
+    with engine.connect() as connection:
+        value = connection.execute(select(version.c.version).where(version.c.id == 1)).scalar()
+    return None if value is None else int(value)
+
+
+def _upgrade_from_1(engine: Engine, version: Table, tokens: Table) -> None:
+    # Version 2 added replaced_by. Claiming the version row first serialises
+    # concurrent upgraders (the loser's UPDATE waits, then matches nothing); the
+    # column comes in the same transaction (PostgreSQL's DDL is transactional).
+    column = tokens.c.replaced_by
+    dialect = engine.dialect
+    table = dialect.identifier_preparer.format_table(tokens)
+    with engine.begin() as connection:
+        claimed = connection.execute(
+            update(version).where(and_(version.c.id == 1, version.c.version == 1)).values(version=2)
+        )
+        if claimed.rowcount == 1:
+            kind = column.type.compile(dialect=dialect)
+            connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {column.name} {kind}"))
 
 
 def normalize_url(url: str) -> str:

@@ -99,6 +99,7 @@ class MemoryTokenStore:
                 return False
             self._insert(new_row)
             row["expires_at"] = expires_at
+            row["replaced_by"] = new.id
             return True
 
     def touch(self, last_used: Mapping[str, datetime]) -> None:

@@ -22,11 +22,11 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from ..tokens._store import SCHEMA_VERSION, Row, StoreError
+from ..tokens._store import Row, StoreError
 from ._bounded import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT, BoundedCalls, BoundedStore
-from ._sql_setup import engine_options, normalize_url, tables
+from ._sql_setup import engine_options, ensure_schema, normalize_url, tables
 
 if TYPE_CHECKING:
     from ..tokens import TokenRecord
@@ -137,35 +137,8 @@ class SQLTokenStore(BoundedStore):
         with self._ready_lock:
             if self._ready:
                 return
-            try:
-                self._metadata.create_all(self.engine, checkfirst=True)
-            except SQLAlchemyError:
-                # Another process may have created the tables between check and
-                # create: check again, and fail for real if they are still missing.
-                self._metadata.create_all(self.engine, checkfirst=True)
-            version = self._read_version()
-            if version is None:
-                try:
-                    with self.engine.begin() as connection:
-                        connection.execute(
-                            insert(self._version).values(id=1, version=SCHEMA_VERSION)
-                        )
-                except IntegrityError:
-                    pass  # recorded concurrently by another process
-                version = self._read_version()
-            if version is None or version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"the database schema is version {version}; this bearerguard "
-                    f"knows version {SCHEMA_VERSION} at most"
-                )
+            ensure_schema(self.engine, self._metadata, self._version, self._tokens)
             self._ready = True
-
-    def _read_version(self) -> int | None:
-        with self.engine.connect() as connection:
-            value = connection.execute(
-                select(self._version.c.version).where(self._version.c.id == 1)
-            ).scalar()
-        return None if value is None else int(value)
 
     @contextlib.contextmanager
     def _reading(self) -> Iterator[Connection]:
@@ -234,7 +207,7 @@ class SQLTokenStore(BoundedStore):
             result = connection.execute(
                 update(tokens)
                 .where(and_(tokens.c.id == token_id, tokens.c.revoked_at.is_(None)))
-                .values(expires_at=_utc(expires_at))
+                .values(expires_at=_utc(expires_at), replaced_by=new.id)
             )
             if result.rowcount != 1:
                 return False  # nothing was changed: committing is a no-op

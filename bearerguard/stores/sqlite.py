@@ -14,38 +14,22 @@ from typing import TYPE_CHECKING, Any
 from ..tokens._store import SCHEMA_VERSION, Row, StoreError
 from ._bounded import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT, BoundedCalls, BoundedStore
 from ._sqlite_files import FileId, Held, file_id
+from ._sqlite_schema import create_schema
 
 if TYPE_CHECKING:
     from ..tokens import TokenRecord
 
 __all__ = ["SCHEMA_VERSION", "SQLiteTokenStore"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS bearerguard_schema (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    version INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS bearerguard_tokens (
-    id TEXT PRIMARY KEY,
-    token_hash BLOB NOT NULL UNIQUE,
-    client_id TEXT NOT NULL,
-    label TEXT NOT NULL,
-    scopes TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    expires_at TEXT,
-    last_used_at TEXT,
-    revoked_at TEXT
-);
-CREATE INDEX IF NOT EXISTS bearerguard_tokens_client
-    ON bearerguard_tokens (client_id, created_at);
-"""
 _COLUMNS = (
-    "id, token_hash, client_id, label, scopes, created_at, expires_at, last_used_at, revoked_at"
+    "id, token_hash, client_id, label, scopes, created_at, expires_at, last_used_at, "
+    "revoked_at, replaced_by"
 )
 _INSERT = (
     "INSERT INTO bearerguard_tokens (id, token_hash, client_id, label, scopes, created_at, "
-    "expires_at, last_used_at, revoked_at) VALUES (:id, :token_hash, :client_id, :label, "
-    ":scopes, :created_at, :expires_at, :last_used_at, :revoked_at)"
+    "expires_at, last_used_at, revoked_at, replaced_by) VALUES (:id, :token_hash, "
+    ":client_id, :label, :scopes, :created_at, :expires_at, :last_used_at, :revoked_at, "
+    ":replaced_by)"
 )
 _SELECT = f"SELECT {_COLUMNS} FROM bearerguard_tokens"  # noqa: S608 - constants only
 
@@ -120,7 +104,7 @@ class SQLiteTokenStore(BoundedStore):
     def _connect(self) -> sqlite3.Connection:
         connection = self._thread_connection()
         if not self._ready:
-            self._create_schema(connection)
+            create_schema(connection)
             self._ready = True
         return connection
 
@@ -155,34 +139,6 @@ class SQLiteTokenStore(BoundedStore):
             raise StoreError(
                 f"the SQLite database file {self.path} was deleted or replaced while in "
                 "use; it is neither read nor written until the process restarts"
-            )
-
-    def _create_schema(self, connection: sqlite3.Connection) -> None:
-        # A plain read first: a file that already has the current schema needs no
-        # write lock, so a store starts while another process holds one (issue 8.4).
-        version = _schema_version(connection)
-        if version is None:
-            # BEGIN IMMEDIATE serialises creators across threads and processes; the
-            # statements are idempotent, so losing the race is harmless.
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        connection.execute(statement)
-                connection.execute(
-                    "INSERT OR IGNORE INTO bearerguard_schema (id, version) VALUES (1, ?)",
-                    (SCHEMA_VERSION,),
-                )
-                version = _schema_version(connection)
-                connection.execute("COMMIT")
-            except BaseException:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                raise
-        if version is None or version > SCHEMA_VERSION:
-            raise StoreError(
-                f"the database schema is version {version}; this bearerguard "
-                f"knows version {SCHEMA_VERSION} at most"
             )
 
     @contextlib.contextmanager
@@ -261,8 +217,9 @@ class SQLiteTokenStore(BoundedStore):
     def _rotate(self, token_id: str, expires_at: datetime, new: TokenRecord) -> bool:
         with self._transaction() as connection:
             cursor = connection.execute(
-                "UPDATE bearerguard_tokens SET expires_at = ? WHERE id = ? AND revoked_at IS NULL",
-                (_text_time(expires_at), token_id),
+                "UPDATE bearerguard_tokens SET expires_at = ?, replaced_by = ? "
+                "WHERE id = ? AND revoked_at IS NULL",
+                (_text_time(expires_at), new.id, token_id),
             )
             if cursor.rowcount != 1:
                 return False
@@ -298,14 +255,3 @@ _ENDED = (
 )
 
 _DELETE_ENDED = f"DELETE FROM bearerguard_tokens WHERE {_ENDED}"  # noqa: S608 - constants only
-
-
-def _schema_version(connection: sqlite3.Connection) -> int | None:
-    """The recorded schema version, by plain reads; None before the schema exists."""
-    found = connection.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'bearerguard_schema'"
-    ).fetchone()
-    if found is None:
-        return None
-    row = connection.execute("SELECT version FROM bearerguard_schema WHERE id = 1").fetchone()
-    return None if row is None else int(row[0])

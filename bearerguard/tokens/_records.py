@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from ._format import generate_token, new_token_id
+from ._format import generate_token, is_token_id, new_token_id
 
 __all__ = [
     "IssuedToken",
@@ -103,6 +103,12 @@ def _text(name: str, value: object) -> str:
     return value
 
 
+def _successor(value: object) -> str | None:
+    if value is None or is_token_id(value):
+        return value  # type: ignore[return-value]
+    raise MalformedRecordError("replaced_by is not a token id")
+
+
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
@@ -121,6 +127,8 @@ class TokenRecord:
         last_used_at: When it was last used, to within the manager's
             ``last_used_interval``, or None.
         revoked_at: When it was revoked, or None.
+        replaced_by: The id of the token that replaced this one by rotation, or None.
+            A rotated token keeps working until its (shortened) ``expires_at``.
         token_hash: SHA-256 of the whole token, the store's lookup key. Left out of
             ``repr``; it cannot be turned back into the token.
     """
@@ -133,6 +141,7 @@ class TokenRecord:
     expires_at: datetime | None = None
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
+    replaced_by: str | None = None
     token_hash: bytes = field(repr=False)
 
     def status(self, now: datetime) -> TokenStatus:
@@ -154,6 +163,7 @@ class TokenRecord:
             "expires_at": _iso(self.expires_at),
             "last_used_at": _iso(self.last_used_at),
             "revoked_at": _iso(self.revoked_at),
+            "replaced_by": self.replaced_by,
         }
 
     def to_row(self) -> dict[str, Any]:
@@ -168,6 +178,7 @@ class TokenRecord:
             "expires_at": self.expires_at,
             "last_used_at": self.last_used_at,
             "revoked_at": self.revoked_at,
+            "replaced_by": self.replaced_by,
         }
 
     @classmethod
@@ -175,7 +186,8 @@ class TokenRecord:
         """Read a stored row strictly (the inverse of :meth:`to_row`).
 
         Accepts times as datetimes (naive ones are UTC) or ISO-8601 text, scopes as a
-        JSON array or a list, the hash as bytes or hex.
+        JSON array or a list, the hash as bytes or hex. ``replaced_by`` may be absent
+        (a store written for schema version 1).
 
         Raises:
             MalformedRecordError: a column is missing or has the wrong shape.
@@ -194,6 +206,7 @@ class TokenRecord:
             expires_at=_parse_time("expires_at", values["expires_at"]),
             last_used_at=_parse_time("last_used_at", values["last_used_at"]),
             revoked_at=_parse_time("revoked_at", values["revoked_at"]),
+            replaced_by=_successor(row.get("replaced_by")),
         )
 
 

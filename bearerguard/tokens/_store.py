@@ -5,11 +5,12 @@ stores (:mod:`bearerguard.stores`) import this module, and nothing in
 :mod:`bearerguard.tokens` imports a store.
 
 A store keeps rows: mappings with the columns ``id``, ``token_hash``, ``client_id``,
-``label``, ``scopes``, ``created_at``, ``expires_at``, ``last_used_at`` and
-``revoked_at`` (see :meth:`TokenRecord.to_row <bearerguard.tokens.TokenRecord.to_row>`).
-Stores hand rows back as they read them; the manager parses them strictly, so a
-corrupt row refuses its token instead of failing the request (F-02). A store never
-sees a plaintext token, only its SHA-256 digest.
+``label``, ``scopes``, ``created_at``, ``expires_at``, ``last_used_at``,
+``revoked_at`` and ``replaced_by`` (see :meth:`TokenRecord.to_row
+<bearerguard.tokens.TokenRecord.to_row>`). Stores hand rows back as they read them;
+the manager parses them strictly, so a corrupt row refuses its token instead of
+failing the request (F-02). A store never sees a plaintext token, only its SHA-256
+digest.
 
 ```
 StoreError                 the store failed: verification answers 503, the CLI exits 1
@@ -35,8 +36,12 @@ __all__ = [
     "TokenStore",
 ]
 
-SCHEMA_VERSION = 1
-"""The schema version the bundled stores write, kept in ``bearerguard_schema``."""
+SCHEMA_VERSION = 2
+"""The schema version the bundled stores write, kept in ``bearerguard_schema``.
+
+Version 2 added ``replaced_by``; the bundled stores upgrade a version 1 database on
+first use.
+"""
 
 Row = Mapping[str, Any]
 """One stored token: column name to value."""
@@ -91,7 +96,9 @@ class TokenStore(Protocol):
         ...
 
     def rotate(self, token_id: str, expires_at: datetime, new: TokenRecord) -> bool:
-        """In one transaction: set the old token's ``expires_at`` and add ``new``.
+        """In one transaction: set the old token's ``expires_at``, add ``new``.
+
+        The old row's ``replaced_by`` becomes ``new.id``.
 
         False (and nothing written) when there is no such unrevoked token.
         """

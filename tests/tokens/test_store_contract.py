@@ -110,6 +110,8 @@ def test_rotate_is_atomic(any_store: Any) -> None:
     grace_end = T0 + timedelta(hours=24)
     assert store.rotate(record(1).id, grace_end, record(2)) is True
     assert read(store, record(1).id).expires_at == grace_end
+    assert read(store, record(1).id).replaced_by == record(2).id
+    assert read(store, record(2).id).replaced_by is None
     assert read(store, record(2).id) == record(2)
     store.revoke(record(2).id, T0)
     assert store.rotate(record(2).id, grace_end, record(3)) is False
