@@ -12,8 +12,10 @@ import functools
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
+from types import TracebackType
 from typing import Any, Literal
 
+from ._closing import aclose_all, close_all
 from ._dispatch import Entry, owner
 from ._flight import AsyncFlights, Flight, Flights
 from .cache import VerificationCache, token_key
@@ -288,6 +290,43 @@ class Guard:
     def clear_cache(self) -> None:
         """Forget every cached result."""
         self._cache.clear()
+
+    # -- shutting down ----------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release what the verifiers hold: pooled HTTP connections, the JWKS refresh
+        thread. Calls every verifier's ``close()``; the guard keeps answering.
+
+        Stores and token managers you built are yours to close.
+        """
+        close_all(self.verifiers)
+
+    async def aclose(self) -> None:
+        """Async twin of :meth:`close`: awaits a verifier's ``aclose()`` where it has
+        one, else runs its ``close()`` in a worker thread."""
+        await aclose_all(self.verifiers)
+
+    def __enter__(self) -> Guard:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Guard:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
 
     # -- verification -----------------------------------------------------------------
 
