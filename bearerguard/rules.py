@@ -1,12 +1,9 @@
 """Route rules: which requests need what.
 
 A :class:`Rule` names methods and a path template; the :class:`RuleSet` a guard builds
-from its rules and public paths answers, per request, with a :class:`Requirement`.
-
-The rule set is a tree keyed by path segments, as radix routers keep theirs: a request
-walks down it a dict lookup per segment, so a match costs about the same with a thousand
-rules as with one. Empty segments are skipped, so ``//api/payment/checkout/`` meets the
-rule of ``/api/payment/checkout``.
+from its rules and public paths answers, per request, with a :class:`Requirement`. It
+matches through a segment tree per method (:mod:`bearerguard._segment_tree`), so a match
+costs about the same with a thousand rules as with one.
 """
 
 from __future__ import annotations
@@ -14,8 +11,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING
 
+from ._segment_tree import Template, Tree, parse
 from .exceptions import InsufficientScopeError
 from .scopes import has_all, has_any, validate_scopes
 
@@ -26,15 +24,10 @@ __all__ = ["Requirement", "Rule", "RuleSet"]
 
 _KIND_REFUSED = "This kind of token is not accepted here"
 
-_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::(str|path))?\}")
 _METHOD = re.compile(r"[A-Z]+")
 # A "." or ".." segment, or a ";" parameter: a path the router and a proxy may read
 # differently (security cases P-05). Such a path is never public.
 _SUSPICIOUS = re.compile(r"(?:^|/)\.{1,2}(?:/|$)|;")
-
-# A parsed template: its leading segments that are literal text (str) or one parameter
-# (None), then a regular expression for the rest of the path from the first that is not.
-_Template: TypeAlias = "tuple[tuple[str | None, ...], str | None]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +130,7 @@ class Rule:
     ) -> None:
         self.methods = _methods(methods)
         self.path = path
-        self._template = _parse(path)
+        self._template = parse(path)
         self.requirement = Requirement.build(scopes, any_scopes, kinds, public=public)
         if public and (
             self.requirement.scopes or self.requirement.any_scopes or self.requirement.kinds
@@ -164,61 +157,6 @@ def _methods(methods: str | Sequence[str]) -> frozenset[str] | None:
     return frozenset(upper)
 
 
-def _parse(path: str) -> _Template:
-    """Split a template for the tree; ``ValueError`` when it is malformed.
-
-    As in the regular expressions Starlette compiles routes to, ``{name}`` is ``[^/]+``
-    (a segment, ``%2F`` or a newline in it too) and ``{name:path}`` is ``.*``: all after
-    the slash before it, even nothing (``/files/`` meets ``/files/{p:path}``, ``/files``
-    does not), but no newline.
-    """
-    if not path.startswith("/"):
-        raise ValueError(f"a path template must start with '/': {path!r}")
-    names = [segment for segment in path.split("/") if segment]
-    plain: list[str | None] = []
-    sources: list[str] = []  # from the first segment that is not plain
-    for index, segment in enumerate(names):
-        pieces: list[str] = []
-        position = 0
-        for match in _PARAM.finditer(segment):
-            pieces.append(re.escape(segment[position : match.start()]))
-            if match.group(2) == "path":
-                if index != len(names) - 1 or match.end() != len(segment):
-                    raise ValueError(f"{{name:path}} must end the template: {path!r}")
-                lead = "".join(pieces)
-                # Alone, an empty lead still needs its slash: something must follow.
-                rest = "/".join([*sources, lead]) if sources else lead or "."
-                return tuple(plain), rest + ".*"
-            pieces.append("[^/]+")
-            position = match.end()
-        rest = segment[position:]
-        if "{" in rest or "}" in rest:
-            raise ValueError(f"invalid path template: {path!r}")
-        pieces.append(re.escape(rest))
-        if sources or (position and pieces != ["", "[^/]+", ""]):
-            sources.append("".join(pieces))
-        else:
-            plain.append(segment if position == 0 else None)
-    return tuple(plain), "/".join(sources) + "/?" if sources else None
-
-
-class _Node:
-    """A segment position in the tree; indices are positions in the rule table."""
-
-    __slots__ = ("checks", "depth", "end", "floor", "fork", "literal", "param", "pending")
-
-    def __init__(self, depth: int, none: int) -> None:
-        self.depth = depth
-        self.literal: dict[str, _Node] = {}
-        self.param: _Node | None = None
-        self.fork: _Node | None = None  # on a literal child: the parent's param child
-        self.end = none  # the first rule that ends here
-        self.floor = none  # the first rule anywhere below
-        self.pending: list[tuple[int, str]] = []  # rules with a remainder from here
-        # From the root to here: where remainders start, their pattern, their indices.
-        self.checks: tuple[tuple[int, re.Pattern[str], tuple[int, ...]], ...] = ()
-
-
 class RuleSet:
     """The compiled decision table of a guard: public paths, then rules, then default.
 
@@ -231,8 +169,8 @@ class RuleSet:
     def __init__(self, rules: Iterable[Rule], public_paths: Iterable[str], default: str) -> None:
         if default not in ("authenticated", "public"):
             raise ValueError("default must be 'authenticated' or 'public'")
-        entries: list[tuple[frozenset[str] | None, _Template, Requirement]] = [
-            (None, _parse(path), PUBLIC) for path in public_paths
+        entries: list[tuple[frozenset[str] | None, Template, Requirement]] = [
+            (None, parse(path), PUBLIC) for path in public_paths
         ]
         for rule in rules:
             if not isinstance(rule, Rule):
@@ -253,87 +191,19 @@ class RuleSet:
             # Werkzeug upper-cases REQUEST_METHOD before routing, so Flask runs the POST
             # view for "post": the POST rules must apply to it (security case P-09).
             tree = self._trees.get(method.upper(), self._fallback)
-        index = self._none
-        if tree is not None:
-            # (Indexing, not startswith: half the cost, on every request.)
-            if not path or path[0] == "/":
-                index = _walk(tree, path.split("/"), path, index)
-            if path and path[-1] == "\n":
-                # Starlette anchors routes with "$", which matches before a final
-                # newline: /admin%0A reaches the /admin endpoint and must meet its rule
-                # (P-02). The newline may also belong to a parameter, so try both.
-                stripped = path[:-1]
-                if not stripped or stripped[0] == "/":
-                    index = _walk(tree, stripped.split("/"), stripped, index)
-        requirement = self._answers[index]
+        requirement = self._answers[self._none if tree is None else tree.find(path)]
         if requirement.public and _SUSPICIOUS.search(path):
             return AUTHENTICATED
         return requirement
 
 
 def _tree(
-    entries: list[tuple[frozenset[str] | None, _Template, Requirement]], method: str | None
-) -> _Node | None:
+    entries: list[tuple[frozenset[str] | None, Template, Requirement]], method: str | None
+) -> Tree | None:
     """The tree of the entries that apply to ``method`` (None: to every method only)."""
-    none = len(entries)
-    root = _Node(0, none)
-    for index, (methods, (plain, remainder), _) in enumerate(entries):
-        if not (methods is None or (method is not None and method in methods)):
-            continue
-        node = root
-        node.floor = min(node.floor, index)
-        for segment in plain:
-            if segment is None:
-                child = node.param = node.param or _Node(node.depth + 1, none)
-            else:
-                child = node.literal.setdefault(segment, _Node(node.depth + 1, none))
-            node = child
-            node.floor = min(node.floor, index)
-        if remainder is None:
-            node.end = min(node.end, index)
-        else:
-            node.pending.append((index, remainder))
-    if root.floor == none:
-        return None
-    nodes = [root]
-    for node in nodes:  # grows as it goes: every node once, parents first
-        if node.pending:
-            # The first alternative that matches is the first rule; its empty group
-            # (after the pattern, which keeps the match fast) says which.
-            pattern = re.compile("|".join(f"(?:{source})()" for _, source in node.pending))
-            indices = tuple(index for index, _ in node.pending)
-            node.checks = (*node.checks, (node.depth, pattern, indices))
-        for child in node.literal.values():
-            child.fork, child.checks = node.param, node.checks
-            nodes.append(child)
-        if node.param is not None:
-            node.param.checks = node.checks
-            nodes.append(node.param)
-    return root
-
-
-def _walk(node: _Node, parts: list[str], path: str, best: int) -> int:
-    """The lowest index below ``best`` of a rule that ``parts``, the rest of ``path``, meet."""
-    forks: list[_Node] | None = None
-    for part in parts:
-        if part:  # not the gap of a repeated or trailing slash
-            child = node.literal.get(part, node.param)
-            if child is None:
-                break
-            if child.fork is not None:
-                forks = [*(forks or ()), child.fork]
-            node = child
-    else:
-        if node.end < best:
-            best = node.end
-    if node.checks or forks is not None:
-        segments = [part for part in path.split("/") if part]
-        slash = "/" if path[-1:] == "/" else ""
-        for depth, pattern, indices in node.checks:
-            found = pattern.fullmatch("/".join(segments[depth:]) + slash)
-            if found is not None and found.lastindex is not None:
-                best = min(best, indices[found.lastindex - 1])
-        for fork in reversed(forks or ()):  # the deepest first: its rules are the closest
-            if fork.floor < best:
-                best = _walk(fork, segments[fork.depth :], path, best)
-    return best
+    templates = [
+        (index, template)
+        for index, (methods, template, _) in enumerate(entries)
+        if methods is None or (method is not None and method in methods)
+    ]
+    return Tree(templates, len(entries)) if templates else None

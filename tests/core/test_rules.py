@@ -643,6 +643,11 @@ def test_the_tree_answers_as_in_order_where_many_rules_overlap(
         pytest.param(["/"], "\n", 0, id="root-newline"),
         pytest.param(["/a", "/{p}"], "/a\n", 0, id="newline-as-terminator-first"),
         pytest.param(["/{p}", "/a"], "/a\n", 0, id="newline-in-param-first"),
+        pytest.param(["/a/b/{x}", "/a/{p}"], "/a/b", 1, id="literal-prefix-of-a-rule"),
+        pytest.param(["/a/{x}", "/a/b"], "/a/b", 0, id="param-before-its-literal-sibling"),
+        pytest.param(["/a/b", "/a/{x}"], "/a/b\n", 0, id="newline-after-a-literal-sibling"),
+        pytest.param(["/a/{x}/c", "/a/{p}"], "/a/z", 1, id="param-parent-with-deeper-param"),
+        pytest.param(["/a/{p}"], "/a/z/", 0, id="param-then-trailing-slash"),
     ],
 )
 def test_tricky_matches(templates: list[str], path: str, winner: int | None) -> None:
