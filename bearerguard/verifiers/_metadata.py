@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import threading
 import time
 import urllib.error
@@ -122,6 +123,7 @@ class ProviderMetadata:
         self._document: Mapping[str, Any] | None = None
         self._next_fetch = -math.inf
         self._lock = threading.Lock()
+        self._pid = os.getpid()
 
     def __repr__(self) -> str:
         return f"ProviderMetadata({self._issuer!r})"
@@ -138,6 +140,7 @@ class ProviderMetadata:
         refresh due) or fail at once (nothing held, inside the retry interval); the
         async callers run :meth:`get` in a worker thread then.
         """
+        self._check_fork()
         document = self._document
         if document is None:
             return None
@@ -153,6 +156,7 @@ class ProviderMetadata:
         Raises:
             ServiceUnavailableError: no usable document is held and none can be fetched.
         """
+        self._check_fork()
         if self._timer() >= self._next_fetch:
             # With a document held, a refresh already in flight is not waited for.
             self._refresh(wait=self._document is None)
@@ -162,8 +166,16 @@ class ProviderMetadata:
             raise ServiceUnavailableError(_UNAVAILABLE, retry_after=wait)
         return document
 
+    def _check_fork(self) -> None:
+        """In a forked child no thread holds the lock: a fetch the parent had in flight
+        would otherwise leave it locked for ever, and the first request hanging."""
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._lock = threading.Lock()
+
     def _refresh(self, *, wait: bool) -> None:
-        if not self._lock.acquire(blocking=wait):
+        lock = self._lock  # the one acquired is the one released, fork or not
+        if not lock.acquire(blocking=wait):
             return  # a refresh is in flight and the held document serves meanwhile
         try:
             now = self._timer()
@@ -177,7 +189,7 @@ class ProviderMetadata:
                 self._document = document
                 self._next_fetch = now + self._refresh_interval
         finally:
-            self._lock.release()
+            lock.release()
 
     def _fetch(self) -> Mapping[str, Any] | None:
         """The first usable document of the two locations, or None (logged)."""

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -308,3 +310,32 @@ def test_retry_after_counts_down_the_retry_interval(timer: Timer) -> None:
     with pytest.raises(ServiceUnavailableError) as caught:
         found.get()
     assert caught.value.retry_after == 8
+
+
+def test_a_forked_child_does_not_wait_for_the_parents_fetch(
+    server: LocalServer, timer: Timer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    issuer = server.url()
+    stalled = [True]
+
+    def answer(seen: Any) -> Reply:
+        if stalled.pop() if stalled else False:
+            return Reply(body=document(issuer), delay=30)  # until released
+        return Reply(body=document(issuer))
+
+    server.routes[OIDC] = answer
+    found = metadata(issuer, timer, timeout=30)
+    parent = threading.Thread(target=found.get, daemon=True)
+    parent.start()
+    assert server.arrived.acquire(timeout=5)  # the parent's fetch is in flight
+    # No real fork under pytest: the object sees another process id, as a child does,
+    # where the thread that took the lock does not exist.
+    real_pid = os.getpid()
+    monkeypatch.setattr(os, "getpid", lambda: real_pid + 1)
+    began = time.monotonic()
+    try:
+        assert found.get()["issuer"] == issuer
+        assert time.monotonic() - began < 5
+    finally:
+        server.release()
+        parent.join(timeout=5)
