@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import inspect
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import NoReturn
 
+from ._throttle import Throttle
 from .cache import UseRecorder
 from .exceptions import (
     AuthError,
@@ -43,9 +45,9 @@ def quotes(text: str, token: str) -> bool:
 class Entry:
     """One verifier, with what the guard needs of it prepared once."""
 
-    __slots__ = ("averify", "leeway", "record_use", "verifier")
+    __slots__ = ("averify", "leeway", "record_use", "throttle", "verifier")
 
-    def __init__(self, verifier: Verifier) -> None:
+    def __init__(self, verifier: Verifier, timer: Callable[[], float] = time.monotonic) -> None:
         for name in ("kind", "accepts", "verify"):
             if not hasattr(verifier, name):
                 raise TypeError(f"{verifier!r} is not a verifier (kind, accepts, verify)")
@@ -59,6 +61,8 @@ class Entry:
         self.record_use: UseRecorder | None = (
             _best_effort(verifier.kind, record_use) if callable(record_use) else None
         )
+        # An outage fails every request the same way: one line per reason a while.
+        self.throttle = Throttle(timer)
 
     def deadline(self, principal: Principal) -> float:
         """When the principal stops being valid (UNIX seconds): ``expires_at`` + leeway.
@@ -103,7 +107,7 @@ class Entry:
         if isinstance(exc, ServiceUnavailableError):
             if quoted:
                 exc = ServiceUnavailableError(retry_after=exc.retry_after)
-            logger.warning("verifier %s cannot decide: %s", kind, exc.description)
+            self.log(logging.WARNING, "verifier %s cannot decide: %s", exc.description)
             raise exc from None
         if isinstance(exc, AuthError) and not isinstance(exc, InsufficientScopeError):
             # Whatever a verifier refuses with renders as invalid_token.
@@ -112,8 +116,19 @@ class Entry:
             logger.info("token refused by %s verifier: %s", kind, refusal.description)
             raise refusal from None
         # Never the exception's text: it may quote the token.
-        logger.error("verifier %s raised %s: failing closed", kind, type(exc).__name__)
+        self.log(logging.ERROR, "verifier %s raised %s: failing closed", type(exc).__name__)
         raise ServiceUnavailableError() from None
+
+    def log(self, level: int, message: str, reason: str) -> None:
+        """Log ``message % (kind, reason)``, at most once per reason per interval."""
+        held = self.throttle.allow(reason)
+        if held is None:
+            return
+        if held:
+            message += " (%d more since the last such line)"
+            logger.log(level, message, self.verifier.kind, reason, held)
+        else:
+            logger.log(level, message, self.verifier.kind, reason)
 
 
 def owner(entries: Iterable[Entry], token: str) -> Entry:

@@ -83,7 +83,7 @@ class Guard:
             named in every challenge (``resource_metadata="…"``). ``scopes_supported``
             defaults to the scopes the rules require, ``authorization_servers`` to the
             verifiers' issuers. See :class:`~bearerguard.resource_metadata.ResourceMetadata`.
-        timer: Monotonic clock for cache TTLs (tests inject one).
+        timer: Monotonic clock for cache TTLs and log throttling (tests inject one).
         clock: Wall clock in UNIX seconds for token expiry (tests inject one).
 
     A token that is presented is always verified, on public paths too, and a bad one
@@ -114,7 +114,7 @@ class Guard:
         self.verifiers: tuple[Verifier, ...] = tuple(verifiers)
         if not self.verifiers:
             raise ValueError("a Guard needs at least one verifier")
-        self._entries = tuple(Entry(verifier) for verifier in self.verifiers)
+        self._entries = tuple(Entry(verifier, timer) for verifier in self.verifiers)
         if not isinstance(realm, str) or not _REALM.fullmatch(realm):
             raise ValueError("realm must be printable ASCII without quotes or backslashes")
         self.realm = realm

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from .._throttle import Throttle
 from ..exceptions import ServiceUnavailableError
 from ..principal import Principal
 from ._introspection_http import Unavailable, form_request, read_async, read_sync
@@ -150,6 +151,7 @@ class IntrospectionVerifier:
         self._slots = threading.BoundedSemaphore(max_in_flight)
         self._clock = clock
         self._lock = threading.Lock()
+        self._throttle = Throttle(time.monotonic)  # an outage fails every call alike
         self._client: httpx2.Client | None = None
         # Loading the CA bundle takes tens of milliseconds: once per process, here
         # rather than on the event loop (httpx would load it for every new client).
@@ -245,7 +247,11 @@ class IntrospectionVerifier:
 
     def _unavailable(self, exc: Exception) -> ServiceUnavailableError:
         reason = exc.args[0] if isinstance(exc, Unavailable) else type(exc).__name__
-        logger.warning("token introspection failed (%s)", reason)
+        held = self._throttle.allow(reason)
+        if held == 0:
+            logger.warning("token introspection failed (%s)", reason)
+        elif held:
+            logger.warning("token introspection failed (%s), %d more times", reason, held)
         return ServiceUnavailableError(_UNAVAILABLE)
 
     def _post(self, url: str, content: bytes, headers: dict[str, str]) -> bytes:

@@ -380,6 +380,18 @@ def test_logs_name_neither_token_nor_secret(
     assert CLIENT_SECRET not in caplog.text
 
 
+def test_an_outage_logs_one_line_per_reason_not_one_per_call(
+    server: IntrospectionServer, make: Any, check: Driver, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.reply = Reply(500, b"down")
+    verifier = make()
+    with caplog.at_level(logging.WARNING, "bearerguard"):
+        for number in range(20):
+            with pytest.raises(ServiceUnavailableError):
+                check(verifier, f"{TOKEN}{number}")
+    assert [r.getMessage() for r in caplog.records] == ["token introspection failed (HTTP 500)"]
+
+
 # -- discovery ----------------------------------------------------------------------------
 
 
