@@ -1,0 +1,241 @@
+"""PostgresRevocationBus: ``LISTEN``/``NOTIFY`` for the messages, a table for the list."""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from ._bus import BusStats, Counters, RevocationError, RevocationSink, check_seconds
+from ._message import Revocation
+from ._subscriber import Deliver, Subscriber
+
+__all__ = ["PostgresRevocationBus"]
+
+_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+# One row per revoked id; ``value`` is a subject revocation's "before" (else 0),
+# ``expires_at`` the UNIX time after which the row may go (NULL: kept for good).
+_CREATE = """
+CREATE TABLE IF NOT EXISTS {table} (
+    id text PRIMARY KEY,
+    value double precision NOT NULL,
+    expires_at double precision
+)
+"""
+_RECORD = """
+INSERT INTO {table} (id, value, expires_at) VALUES (%s, %s, %s)
+ON CONFLICT (id) DO UPDATE SET
+    value = GREATEST({table}.value, EXCLUDED.value),
+    expires_at = CASE
+        WHEN {table}.expires_at IS NULL OR EXCLUDED.expires_at IS NULL THEN NULL
+        ELSE GREATEST({table}.expires_at, EXCLUDED.expires_at)
+    END
+"""
+_PRUNE = "DELETE FROM {table} WHERE expires_at < %s"
+_LOOKUP = (
+    "SELECT id, value FROM {table} WHERE id = ANY(%s) AND (expires_at IS NULL OR expires_at > %s)"
+)
+
+
+def libpq_dsn(url: str) -> str:
+    """A libpq connection string from a SQLAlchemy-style URL, a libpq URI or a DSN.
+
+    Raises:
+        ValueError: a URL of another driver or database.
+    """
+    if not isinstance(url, str) or not url.strip():
+        raise ValueError("give a PostgreSQL URL or a libpq DSN")
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        return url  # key=value DSN
+    if scheme in ("postgresql+psycopg", "postgresql", "postgres"):
+        return "postgresql://" + rest
+    raise ValueError("PostgresRevocationBus needs a postgresql+psycopg:// URL or a libpq DSN")
+
+
+def _describe(dsn: str) -> str:
+    import psycopg.conninfo
+
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.Error:
+        return "postgresql"
+    return f"postgresql {info.get('host', '')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
+
+
+class PostgresRevocationBus:
+    """A revocation bus on PostgreSQL alone, through psycopg 3.
+
+    Messages go out with ``pg_notify(channel, message)``; each process ``LISTEN``\\ s
+    on one asyncio connection, in its own thread. Revocations are rows of ``table``
+    (created on first use), pruned by expiry whenever one is recorded, read with one
+    ``SELECT`` per verification miss.
+
+    Every call answers within ``timeout`` whatever the network does: calls run on a
+    few daemon threads of the bus's own and the caller stops waiting at the deadline
+    (psycopg's sync calls have no deadline of their own; see
+    ``bearerguard.stores._bounded``).
+
+    Args:
+        url: ``postgresql+psycopg://user:password@host/db``, ``postgresql://...`` or
+            a libpq DSN (``host=... dbname=...``).
+        channel: The ``NOTIFY`` channel (lower-case letters, digits, ``_``).
+        table: The revocation-list table (same rule).
+        timeout: Longest wait for one call or a heartbeat's answer, in seconds.
+        heartbeat: Seconds between the listener's ``SELECT 1`` round trips.
+        max_concurrency: Calls (and connections) under way at once for this process.
+
+    Raises:
+        ImportError: psycopg is not installed (the ``sql`` extra).
+        ValueError: a bad URL, name, timeout or heartbeat.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        channel: str = "bearerguard_revocations",
+        table: str = "bearerguard_revocations",
+        timeout: float = 1.0,
+        heartbeat: float = 1.0,
+        max_concurrency: int = 4,
+    ) -> None:
+        import psycopg  # noqa: F401  # fail here, not in a thread, without the extra
+
+        from ..stores._bounded import BoundedCalls
+
+        for name, value in (("channel", channel), ("table", table)):
+            if not isinstance(value, str) or not _NAME.fullmatch(value):
+                raise ValueError(f"{name} must be a lower-case SQL name (letters, digits, _)")
+        self.timeout = check_seconds(timeout, "timeout")
+        self.heartbeat = check_seconds(heartbeat, "heartbeat")
+        self.channel = channel
+        self.table = table
+        self._dsn = libpq_dsn(url)
+        self._what = _describe(self._dsn)
+        seconds = max(2, math.ceil(self.timeout))  # libpq's whole seconds, 2 at least
+        # Bounds what an abandoned thread waits for (see stores._sql_setup).
+        self._connect_options = {
+            "autocommit": True,
+            "connect_timeout": seconds,
+            "keepalives": 1,
+            "keepalives_idle": seconds,
+            "keepalives_interval": 1,
+            "keepalives_count": 3,
+            "tcp_user_timeout": math.ceil(self.timeout * 1000),
+        }
+        self._calls = BoundedCalls(
+            "the revocation list", timeout=self.timeout, max_concurrency=max_concurrency
+        )
+        self._local = threading.local()  # one connection per call thread
+        self._counters = Counters()
+        self._subscriber = Subscriber(
+            self._what, self._listener, self._counters, timeout=self.timeout, heartbeat=self.heartbeat
+        )
+
+    def __repr__(self) -> str:
+        return f"PostgresRevocationBus({self._what!r})"
+
+    def publish(self, revocation: Revocation) -> None:
+        """``NOTIFY`` every listening process."""
+        try:
+            self._calls.call(self._execute, "SELECT pg_notify(%s, %s)", (self.channel, revocation.encode()))
+        except Exception as exc:
+            self._counters.failed_publish()
+            raise RevocationError(f"{self._what}: publish failed ({type(exc).__name__})") from None
+
+    async def apublish(self, revocation: Revocation) -> None:
+        """Async twin of :meth:`publish` (the bounded call runs in a worker thread)."""
+        import anyio.to_thread
+
+        await anyio.to_thread.run_sync(self.publish, revocation)
+
+    def subscribe(self, sink: RevocationSink) -> None:
+        """Deliver received revocations to ``sink``; starts this process's listener."""
+        self._subscriber.add(sink)
+
+    def record(self, revocation: Revocation, expires_at: float | None) -> None:
+        """Upsert one row per id and prune the rows that expired."""
+        try:
+            self._calls.call(self._record, revocation, expires_at)
+        except Exception as exc:
+            raise RevocationError(f"{self._what}: record failed ({type(exc).__name__})") from None
+
+    def lookup(self, ids: Sequence[str], now: float) -> dict[str, float]:
+        """One ``SELECT`` of the ids still in force."""
+        try:
+            rows = self._calls.call(self._execute, _LOOKUP, (list(ids), now))
+        except Exception as exc:
+            raise RevocationError(f"{self._what}: lookup failed ({type(exc).__name__})") from None
+        return {record_id: float(value) for record_id, value in rows}
+
+    def stats(self) -> BusStats:
+        """This process's counters."""
+        return self._counters.snapshot()
+
+    def close(self) -> None:
+        """Stop the listener (call threads close their connections as they end)."""
+        self._subscriber.close()
+
+    # -- on a call thread ---------------------------------------------------------------
+
+    def _connection(self) -> Any:
+        import psycopg
+
+        connection = getattr(self._local, "connection", None)
+        if connection is None or connection.closed:
+            connection = psycopg.connect(self._dsn, **self._connect_options)
+            connection.execute(_CREATE.format(table=self.table))
+            self._local.connection = connection
+        return connection
+
+    def _execute(self, query: str, params: tuple[Any, ...]) -> list[Any]:
+        connection = self._connection()
+        try:
+            cursor = connection.execute(query.format(table=self.table), params)
+            return cursor.fetchall() if cursor.description else []
+        except BaseException:
+            connection.close()  # a broken connection is not reused
+            raise
+
+    def _record(self, revocation: Revocation, expires_at: float | None) -> None:
+        import time
+
+        value = float(revocation.before or 0.0)
+        for record_id in revocation.ids:
+            self._execute(_RECORD, (record_id, value, expires_at))
+        self._execute(_PRUNE, (time.time(),))
+
+    def _listener(self, deliver: Deliver) -> _PostgresListener:
+        options = {**self._connect_options}
+        return _PostgresListener(self._dsn, self.channel, options, deliver)
+
+
+class _PostgresListener:
+    def __init__(self, dsn: str, channel: str, options: dict[str, Any], deliver: Deliver) -> None:
+        self._dsn = dsn
+        self._channel = channel
+        self._options = options
+        self._deliver = deliver
+        self._connection: Any = None
+
+    async def open(self) -> None:
+        import psycopg
+        from psycopg import sql
+
+        self._connection = await psycopg.AsyncConnection.connect(self._dsn, **self._options)
+        await self._connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
+
+    async def receive(self, wait: float) -> None:
+        async for notify in self._connection.notifies(timeout=wait):
+            self._deliver(notify.payload)
+
+    async def ping(self) -> None:
+        # Notifications that arrive meanwhile wait in psycopg's backlog for notifies().
+        await self._connection.execute("SELECT 1")
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
