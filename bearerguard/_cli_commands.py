@@ -76,7 +76,11 @@ def revoke(manager: TokenManager, args: argparse.Namespace, out: TextIO) -> None
         return
     out.write(
         f"Revoked {record.id} ({safe(record.label)}) at {when(record.revoked_at)}. "
-        "Running servers refuse it within their guard's cache TTL.\n"
+        + (
+            "Published to running servers on the revocation bus.\n"
+            if manager.revocation_bus is not None
+            else "Running servers refuse it within their guard's cache TTL.\n"
+        )
     )
 
 

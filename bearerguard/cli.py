@@ -11,10 +11,12 @@ $ bearerguard tokens rotate TOKEN_ID [--grace 24h]
 ```
 
 The store is ``--store URL``, else ``$BEARERGUARD_STORE``, else
-``sqlite:///bearerguard.db``. ``--store``, ``--json`` and ``--prefix`` go anywhere
-after the command. Exit codes: 0 done, 2 bad input (nothing written), 1 the store
-failed. Errors are one line on stderr; a token is printed only by ``create`` and
-``rotate``, alone on the last line of stdout.
+``sqlite:///bearerguard.db``. With ``--bus URL`` (else ``$BEARERGUARD_BUS``), revoke
+and rotate publish on that revocation bus (``redis://...``, ``postgresql+psycopg://...``).
+``--store``, ``--bus``, ``--json`` and ``--prefix`` go anywhere after the command.
+Exit codes: 0 done, 2 bad input (nothing written), 1 the store or the bus failed.
+Errors are one line on stderr; a token is printed only by ``create`` and ``rotate``,
+alone on the last line of stdout.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import TextIO
 
 from . import _cli_commands as run_command
 from ._cli_values import BadInput, Parser, argument, parse_duration, parse_time
+from .revocation import BUS_VARIABLE, RevocationBus, open_bus
 from .stores import open_store
 from .tokens import DEFAULT_PREFIX, TokenManager
 
@@ -50,6 +53,13 @@ def _build_parser() -> Parser:
         default=argparse.SUPPRESS,
         help=f"sqlite:///path.db, postgresql+psycopg://..., memory:// "
         f"(default: ${STORE_VARIABLE}, else {DEFAULT_STORE})",
+    )
+    common.add_argument(
+        "--bus",
+        metavar="URL",
+        default=argparse.SUPPRESS,
+        help=f"revocation bus to publish on: redis://..., postgresql+psycopg://... "
+        f"(default: ${BUS_VARIABLE}, else none)",
     )
     common.add_argument(
         "--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for scripts"
@@ -133,7 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         url = getattr(args, "store", None) or os.environ.get(STORE_VARIABLE) or DEFAULT_STORE
         prefix = getattr(args, "prefix", DEFAULT_PREFIX)
         run: Callable[[TokenManager, argparse.Namespace, TextIO], None] = args.run
-        manager = TokenManager(open_store(url), prefix=prefix)
+        bus = _bus(getattr(args, "bus", None) or os.environ.get(BUS_VARIABLE))
+        manager = TokenManager(open_store(url), prefix=prefix, revocation_bus=bus)
     except BadInput as exc:
         return _fail(str(exc), EXIT_BAD_INPUT)
     except ValueError as exc:
@@ -150,7 +161,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         manager.close()
         manager.store.close()
+        if bus is not None:
+            bus.close()
+    if bus is not None and bus.stats().publish_failures:
+        return _fail(
+            "the store has the change, but the revocation bus failed: running servers "
+            "refuse the token within their cache TTL (run the command again to publish)",
+            EXIT_STORE_FAILED,
+        )
     return EXIT_OK
+
+
+def _bus(url: str | None) -> RevocationBus | None:
+    if not url:
+        return None
+    try:
+        return open_bus(url)
+    except ImportError:
+        raise BadInput(
+            "this bus needs its driver: pip install 'bearerguard[redis]' or 'bearerguard[sql]'"
+        ) from None
 
 
 if __name__ == "__main__":

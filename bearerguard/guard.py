@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ._closing import aclose_all, close_all
 from ._dispatch import Entry, owner
@@ -32,8 +32,12 @@ from .exceptions import (
 from .headers import canonical_token, has_query_token, parse_authorization
 from .principal import Principal
 from .resource_metadata import ResourceMetadata, RuleTable, rule_scopes, verifier_issuers
+from .revocation._guard import GuardRevocations, Revoking
 from .rules import PUBLIC, Requirement, Rule, RuleSet
 from .verifier import Verifier
+
+if TYPE_CHECKING:
+    from .revocation import RevocationBus
 
 __all__ = ["Guard", "Renderer"]
 
@@ -57,7 +61,7 @@ class _Miss:
         self.key = key
 
 
-class Guard:
+class Guard(Revoking):
     """Authenticate bearer tokens and authorize requests against rules.
 
     Args:
@@ -85,6 +89,9 @@ class Guard:
             verifiers' issuers. See :class:`~bearerguard.resource_metadata.ResourceMetadata`.
         timer: Monotonic clock for cache TTLs and log throttling (tests inject one).
         clock: Wall clock in UNIX seconds for token expiry (tests inject one).
+        revocation_bus: A :mod:`bearerguard.revocation` bus: published revocations
+            are evicted from this guard's cache, every verification miss is checked
+            against the bus's revocation list, and :meth:`revoke` works.
 
     A token that is presented is always verified, on public paths too, and a bad one
     is refused there as everywhere.
@@ -110,6 +117,7 @@ class Guard:
         resource_metadata: Mapping[str, Any] | None = None,
         timer: Callable[[], float] = time.monotonic,
         clock: Callable[[], float] = time.time,
+        revocation_bus: RevocationBus | None = None,
     ) -> None:
         self.verifiers: tuple[Verifier, ...] = tuple(verifiers)
         if not self.verifiers:
@@ -149,6 +157,9 @@ class Guard:
             bind_guard = getattr(verifier, "bind_guard", None)
             if callable(bind_guard):
                 bind_guard(self)
+        self._revocations: GuardRevocations | None = None
+        if revocation_bus is not None:
+            self._revocations = GuardRevocations(self, revocation_bus, cache_maxsize, clock)
 
     def __repr__(self) -> str:
         kinds = [verifier.kind for verifier in self.verifiers]
@@ -343,7 +354,10 @@ class Guard:
         def work() -> Principal:
             # A thread that missed the cache just before an earlier flight for this
             # token stored its result and closed takes that result.
-            return self._cached(key) or entry.call(token, self._clock)
+            principal = self._cached(key) or entry.call(token, self._clock)
+            if self._revocations is not None:
+                self._revocations.check(key, principal)
+            return principal
 
         return self._flights.run(key, work, self._keeper(key, entry))
 
@@ -355,10 +369,14 @@ class Guard:
             if cached is not None:
                 return cached
             if entry.averify is not None:
-                return await entry.acall(token, self._clock)
-            import anyio.to_thread  # only async callers need it
+                principal = await entry.acall(token, self._clock)
+            else:
+                import anyio.to_thread  # only async callers need it
 
-            return await anyio.to_thread.run_sync(entry.call, token, self._clock)
+                principal = await anyio.to_thread.run_sync(entry.call, token, self._clock)
+            if self._revocations is not None:
+                await self._revocations.acheck(key, principal)
+            return principal
 
         return await self._aflights.run(key, work, self._keeper(key, entry))
 

@@ -82,7 +82,14 @@ class Counters:
 
 @runtime_checkable
 class RevocationBus(Protocol):
-    """Anything with these methods can carry revocations between processes."""
+    """Anything with these methods can carry revocations between processes.
+
+    ``revocation_list`` says whether the bus keeps a shared revocation list: when
+    true, a guard reads it on every verification miss (and :meth:`record` works);
+    when false the bus only carries evictions.
+    """
+
+    revocation_list: bool
 
     def publish(self, revocation: Revocation) -> None:
         """Send a revocation to every subscribed process, within the bus's timeout.

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from ..guard import Guard
     from ..principal import Principal
 
-__all__ = ["REVOKED", "GuardRevocations"]
+__all__ = ["REVOKED", "GuardRevocations", "Revoking"]
 
 logger = logging.getLogger("bearerguard")
 
@@ -118,6 +118,7 @@ class GuardRevocations:
         self._guard = weakref.ref(guard)
         self._clock = clock
         self._index = _Index(maxsize)
+        self._listed = bool(getattr(bus, "revocation_list", True))
         self._leeway = max(float(getattr(v, "leeway", 0.0) or 0.0) for v in guard.verifiers)
         bus.subscribe(self)
 
@@ -152,11 +153,13 @@ class GuardRevocations:
             ServiceUnavailableError: the list could not be read in time.
         """
         ids = _ids(key, principal)
-        try:
-            found = self.bus.lookup(ids, self._clock())
-        except RevocationError as exc:
-            logger.warning("revocation list cannot decide: %s", exc)
-            raise ServiceUnavailableError() from None
+        found: dict[str, float] = {}
+        if self._listed:
+            try:
+                found = self.bus.lookup(ids, self._clock())
+            except RevocationError as exc:
+                logger.warning("revocation list cannot decide: %s", exc)
+                raise ServiceUnavailableError() from None
         for record_id in found:
             if record_id[0] != "s":
                 raise UnauthenticatedError(REVOKED)
@@ -168,8 +171,11 @@ class GuardRevocations:
             self._index.add(key, ids)
 
     async def acheck(self, key: bytes, principal: Principal) -> None:
-        """:meth:`check` in a worker thread, off the event loop."""
+        """:meth:`check` in a worker thread, off the event loop (when it does I/O)."""
         import anyio.to_thread
+
+        if not self._listed:
+            return self.check(key, principal)
 
         await anyio.to_thread.run_sync(self.check, key, principal)
 
@@ -184,12 +190,22 @@ class GuardRevocations:
         until = None if expires_at is None else expires_at.timestamp() + self._leeway
         self.apply(Revocation(key=key, issuer=issuer, jti=jti), until)
 
+    def revoke_jti(self, issuer: str, jti: str, until: float) -> None:
+        """Record and publish the revocation of an issuer's token by its ``jti``."""
+        self.apply(Revocation(issuer=issuer, jti=jti), until)
+
+    def revoke_subject(self, issuer: str, subject: str, before: float, until: float) -> None:
+        """Record and publish the revocation of a subject's tokens issued before."""
+        self.apply(Revocation(issuer=issuer, subject=subject, before=before), until)
+
     def apply(self, revocation: Revocation, until: float | None) -> None:
         """Record, evict here, then publish to the other processes.
 
         Raises:
             RevocationError: it could not be recorded (nothing changed).
         """
+        if not self._listed:
+            raise RevocationError(f"{self.bus!r} keeps no revocation list (revocation_list=False)")
         self.bus.record(revocation, until)
         self.evict(revocation)
         try:
@@ -200,8 +216,86 @@ class GuardRevocations:
             logger.warning("revocation recorded but not published: %s", exc)
 
 
-def deadline(expires_at: datetime) -> float:
-    """UNIX seconds of an aware datetime (for ``revoke_jti`` and ``revoke_subject``)."""
-    if not isinstance(expires_at, datetime) or expires_at.utcoffset() is None:
-        raise ValueError("expires_at must be a timezone-aware datetime")
-    return expires_at.timestamp()
+def _seconds(value: datetime, name: str) -> float:
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise ValueError(f"{name} must be a timezone-aware datetime")
+    return value.timestamp()
+
+
+class Revoking:
+    """The revoking methods of :class:`~bearerguard.Guard` (they need a revocation bus).
+
+    Each raises ``RuntimeError`` on a guard made without ``revocation_bus``.
+    """
+
+    if TYPE_CHECKING:
+        _revocations: GuardRevocations | None
+        _clock: Callable[[], float]
+
+        def authenticate(self, authorization: str | None) -> Principal: ...
+
+        async def aauthenticate(self, authorization: str | None) -> Principal: ...
+
+    def _link(self) -> GuardRevocations:
+        if self._revocations is None:
+            raise RuntimeError("revoking needs Guard(..., revocation_bus=...)")
+        return self._revocations
+
+    def revoke(self, token: str) -> bool:
+        """Refuse a token in every process until it expires.
+
+        The token is verified first (a cache hit, or its verifier); it is then kept in
+        the bus's revocation list until its ``exp``, dropped here and the eviction is
+        published. Returns False, doing nothing, when the token is refused already.
+
+        Raises:
+            RevocationError: the list could not record it (nothing changed).
+            ServiceUnavailableError: the token could not be verified now.
+        """
+        link = self._link()
+        try:
+            principal = self.authenticate(f"Bearer {token}")
+        except UnauthenticatedError:
+            return False
+        link.revoke(principal, token)
+        return True
+
+    async def arevoke(self, token: str) -> bool:
+        """Async twin of :meth:`revoke`; the bus calls run in a worker thread."""
+        import anyio.to_thread
+
+        link = self._link()
+        try:
+            principal = await self.aauthenticate(f"Bearer {token}")
+        except UnauthenticatedError:
+            return False
+        await anyio.to_thread.run_sync(link.revoke, principal, token)
+        return True
+
+    def revoke_jti(self, issuer: str, jti: str, *, expires_at: datetime) -> None:
+        """Refuse the token with this ``iss`` and ``jti`` (RFC 7519 section 4.1.7).
+
+        Kept until ``expires_at``, the token's ``exp``.
+
+        Raises:
+            ValueError: a bad issuer, jti or time.
+            RevocationError: the list could not record it (nothing changed).
+        """
+        self._link().revoke_jti(issuer, jti, _seconds(expires_at, "expires_at"))
+
+    def revoke_subject(
+        self, issuer: str, subject: str, *, expires_at: datetime, before: datetime | None = None
+    ) -> None:
+        """Refuse every token of ``subject`` from ``issuer`` issued before ``before``.
+
+        ``before`` defaults to now; a token whose ``iat`` is earlier, or which has no
+        ``iat``, is refused. Kept until ``expires_at``: the latest ``exp`` of the
+        tokens it refuses (now plus the issuer's longest token lifetime).
+
+        Raises:
+            ValueError: a bad issuer, subject or time.
+            RevocationError: the list could not record it (nothing changed).
+        """
+        link = self._link()
+        cutoff = self._clock() if before is None else _seconds(before, "before")
+        link.revoke_subject(issuer, subject, cutoff, _seconds(expires_at, "expires_at"))

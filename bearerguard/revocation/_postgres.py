@@ -85,6 +85,10 @@ class PostgresRevocationBus:
         table: The revocation-list table (same rule).
         timeout: Longest wait for one call or a heartbeat's answer, in seconds.
         heartbeat: Seconds between the listener's ``SELECT 1`` round trips.
+        revocation_list: Keep the shared revocation list and have guards read it on
+            every verification miss (a miss that cannot read it is a 503). False: the
+            bus only carries evictions, so an outage never fails a request, and
+            ``guard.revoke`` is not available.
         max_concurrency: Calls (and connections) under way at once for this process.
 
     Raises:
@@ -100,6 +104,7 @@ class PostgresRevocationBus:
         table: str = "bearerguard_revocations",
         timeout: float = 1.0,
         heartbeat: float = 1.0,
+        revocation_list: bool = True,
         max_concurrency: int = 4,
     ) -> None:
         import psycopg  # noqa: F401  # fail here, not in a thread, without the extra
@@ -111,13 +116,14 @@ class PostgresRevocationBus:
                 raise ValueError(f"{name} must be a lower-case SQL name (letters, digits, _)")
         self.timeout = check_seconds(timeout, "timeout")
         self.heartbeat = check_seconds(heartbeat, "heartbeat")
+        self.revocation_list = bool(revocation_list)
         self.channel = channel
         self.table = table
         self._dsn = libpq_dsn(url)
         self._what = _describe(self._dsn)
         seconds = max(2, math.ceil(self.timeout))  # libpq's whole seconds, 2 at least
         # Bounds what an abandoned thread waits for (see stores._sql_setup).
-        self._connect_options = {
+        self._connect_options: dict[str, Any] = {
             "autocommit": True,
             "connect_timeout": seconds,
             "keepalives": 1,
@@ -130,9 +136,15 @@ class PostgresRevocationBus:
             "the revocation list", timeout=self.timeout, max_concurrency=max_concurrency
         )
         self._local = threading.local()  # one connection per call thread
+        self._opened: list[Any] = []  # ... all of them, for close()
+        self._opened_lock = threading.Lock()
         self._counters = Counters()
         self._subscriber = Subscriber(
-            self._what, self._listener, self._counters, timeout=self.timeout, heartbeat=self.heartbeat
+            self._what,
+            self._listener,
+            self._counters,
+            timeout=self.timeout,
+            heartbeat=self.heartbeat,
         )
 
     def __repr__(self) -> str:
@@ -141,7 +153,8 @@ class PostgresRevocationBus:
     def publish(self, revocation: Revocation) -> None:
         """``NOTIFY`` every listening process."""
         try:
-            self._calls.call(self._execute, "SELECT pg_notify(%s, %s)", (self.channel, revocation.encode()))
+            message = (self.channel, revocation.encode())
+            self._calls.call(self._execute, "SELECT pg_notify(%s, %s)", message)
         except Exception as exc:
             self._counters.failed_publish()
             raise RevocationError(f"{self._what}: publish failed ({type(exc).__name__})") from None
@@ -176,8 +189,12 @@ class PostgresRevocationBus:
         return self._counters.snapshot()
 
     def close(self) -> None:
-        """Stop the listener (call threads close their connections as they end)."""
+        """Stop the listener and close the call threads' connections."""
         self._subscriber.close()
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+        for connection in opened:
+            connection.close()
 
     # -- on a call thread ---------------------------------------------------------------
 
@@ -187,6 +204,8 @@ class PostgresRevocationBus:
         connection = getattr(self._local, "connection", None)
         if connection is None or connection.closed:
             connection = psycopg.connect(self._dsn, **self._connect_options)
+            with self._opened_lock:
+                self._opened = [c for c in self._opened if not c.closed] + [connection]
             connection.execute(_CREATE.format(table=self.table))
             self._local.connection = connection
         return connection

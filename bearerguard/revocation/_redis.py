@@ -64,6 +64,10 @@ class RedisRevocationBus:
             heartbeat's answer), in seconds.
         heartbeat: Seconds between the subscriber's ``PING`` round trips; a stalled
             connection is noticed within ``heartbeat + timeout``.
+        revocation_list: Keep the shared revocation list and have guards read it on
+            every verification miss (a miss that cannot read it is a 503). False: the
+            bus only carries evictions, so an outage never fails a request, and
+            ``guard.revoke`` is not available.
         **client_options: Passed on to both redis-py clients (``ssl_ca_certs``, say).
 
     Raises:
@@ -79,6 +83,7 @@ class RedisRevocationBus:
         key_prefix: str = "bearerguard:revoked:",
         timeout: float = 1.0,
         heartbeat: float = 1.0,
+        revocation_list: bool = True,
         **client_options: Any,
     ) -> None:
         import redis
@@ -87,6 +92,7 @@ class RedisRevocationBus:
 
         self.timeout = check_seconds(timeout, "timeout")
         self.heartbeat = check_seconds(heartbeat, "heartbeat")
+        self.revocation_list = bool(revocation_list)
         self.channel = channel
         self.key_prefix = key_prefix
         self._url = url
@@ -103,7 +109,11 @@ class RedisRevocationBus:
         self._record = self._client.register_script(_RECORD)
         self._counters = Counters()
         self._subscriber = Subscriber(
-            self._what, self._listener, self._counters, timeout=self.timeout, heartbeat=self.heartbeat
+            self._what,
+            self._listener,
+            self._counters,
+            timeout=self.timeout,
+            heartbeat=self.heartbeat,
         )
 
     def __repr__(self) -> str:
@@ -148,7 +158,8 @@ class RedisRevocationBus:
         try:
             with self._client.pipeline(transaction=False) as pipe:
                 for record_id in revocation.ids:
-                    self._record(keys=[self.key_prefix + record_id], args=[value, keep], client=pipe)
+                    key = self.key_prefix + record_id
+                    self._record(keys=[key], args=[value, keep], client=pipe)
                 pipe.execute()
         except Exception as exc:
             raise RevocationError(f"{self._what}: record failed ({type(exc).__name__})") from None

@@ -21,10 +21,15 @@ class MemoryRevocationBus:
     API of the shared buses with none of their reach.
 
     Args:
+        revocation_list: Keep the revocation list and have guards read it on every
+            verification miss (False: evictions only, as with the shared buses).
         clock: Wall clock in UNIX seconds, for expiry (tests inject one).
     """
 
-    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, *, revocation_list: bool = True, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.revocation_list = bool(revocation_list)
         self._clock = clock
         self._sinks: weakref.WeakSet[RevocationSink] = weakref.WeakSet()
         self._records: dict[str, tuple[float, float]] = {}  # id -> (before or 0, expires)

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     import re
 
     from ..principal import Principal
+    from ..revocation import RevocationBus
 
 __all__ = ["MAX_LABEL_LENGTH", "TokenManager", "UnknownTokenError"]
 
@@ -69,6 +70,8 @@ class TokenManager:
         last_used_interval: Least time between two ``last_used_at`` writes for one
             token, in seconds. The first use is written within about a second.
         clock: Wall clock in UNIX seconds (tests inject one).
+        revocation_bus: A :mod:`bearerguard.revocation` bus: ``revoke`` and ``rotate``
+            publish the token's cache key on it, so every subscribed guard evicts it.
 
     Raises:
         ValueError: a bad prefix, scope name or interval.
@@ -82,8 +85,10 @@ class TokenManager:
         known_scopes: Iterable[str] | None = None,
         last_used_interval: float = 60.0,
         clock: Callable[[], float] = time.time,
+        revocation_bus: RevocationBus | None = None,
     ) -> None:
         self.store = store
+        self.revocation_bus = revocation_bus
         self.prefix = validate_prefix(prefix)
         self.pattern: re.Pattern[str] = token_pattern(self.prefix)
         self.known_scopes: frozenset[str] | None = (
@@ -193,18 +198,21 @@ class TokenManager:
         """Revoke a token: refused at once by this process's guards.
 
         Guards in other processes refuse it once their cached entry expires (their
-        ``cache_ttl``). Revoking a revoked token changes nothing.
+        ``cache_ttl``), or as soon as the ``revocation_bus`` reaches them. Revoking a
+        revoked token changes nothing but publishes it again.
 
         Raises:
             UnknownTokenError: no token has this id.
         """
         record = self._existing(token_id)
         if record.revoked_at is not None:
+            self._publish(record)  # a rerun after a failed publish reaches the others
             return record
         now = self.now()
         if not self._changes.revoke(self.store, record, now):
             return self._existing(token_id)  # revoked concurrently
         logger.info("revoked client token %s", record.id)
+        self._publish(record)
         return dataclasses.replace(record, revoked_at=now)
 
     def rotate(
@@ -242,6 +250,9 @@ class TokenManager:
         if not self._changes.rotate(self.store, record, old_deadline, issued.record):
             raise ValueError(f"token {record.id} was revoked meanwhile")
         logger.info("rotated client token %s into %s", record.id, issued.record.id)
+        # Guards drop the entry and re-read the shortened expiry; each then refuses
+        # the old token at the grace's end by its own clock, with nothing to publish.
+        self._publish(record)
         return issued
 
     def prune(self, older_than: timedelta, *, dry_run: bool = False) -> _Records:
@@ -264,6 +275,17 @@ class TokenManager:
         if not dry_run:
             logger.info("pruned %d client tokens ended before %s", len(records), before)
         return records
+
+    def _publish(self, record: TokenRecord) -> None:
+        if self.revocation_bus is None:
+            return
+        from ..revocation import Revocation, RevocationError
+
+        try:
+            self.revocation_bus.publish(Revocation(key=record.token_hash))
+        except RevocationError as exc:
+            # The store has the change; other processes see it within cache_ttl.
+            logger.warning("client token %s changed but not published: %s", record.id, exc)
 
     # -- guards, caches and use -----------------------------------------------------
 
