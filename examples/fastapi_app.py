@@ -12,18 +12,23 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from payments import (
     APPLICATION_ID,
+    LOGIN_PATH,
     build_guard,
     demo_tokens,
+    dev_login,
+    management_api,
     mint_access_token,
 )
 
 from bearerguard import InsufficientScopeError, Principal
+from bearerguard.dashboard.starlette import router
 from bearerguard.fastapi import current_principal, require_scopes
 from bearerguard.starlette import BearerGuardMiddleware
 
@@ -72,6 +77,12 @@ def create_app() -> FastAPI:
     ) -> list[dict[str, str]]:
         return [{"clientId": APPLICATION_ID, "owner": principal.subject}]
 
+    # The dashboard, and the development login it signs in with (never deploy that).
+    @app.post(LOGIN_PATH, include_in_schema=False)
+    async def login() -> JSONResponse:
+        return JSONResponse(dev_login(), headers={"Cache-Control": "no-store"})
+
+    app.mount(management_api().prefix, router(management_api()))
     return app
 
 
@@ -83,6 +94,7 @@ def main() -> None:
 
     token = mint_access_token(["payments.get"])
     print("Payments API on http://127.0.0.1:8000  (docs: http://127.0.0.1:8000/docs)")
+    print("Dashboard: http://127.0.0.1:8000/dashboard/  (a development login signs you in)")
     print("Try it:")
     print(f"  curl -s http://127.0.0.1:8000/api/payment/pay_1 -H 'Authorization: Bearer {token}'")
     print(

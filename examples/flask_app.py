@@ -16,12 +16,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from payments import (
     APPLICATION_ID,
+    LOGIN_PATH,
     build_guard,
     demo_tokens,
+    dev_login,
+    management_api,
     mint_access_token,
 )
 
 from bearerguard import InsufficientScopeError
+from bearerguard.dashboard.flask import blueprint
 from bearerguard.flask import current_principal, require_scopes
 from bearerguard.werkzeug import BearerGuardMiddleware
 
@@ -66,6 +70,12 @@ def create_app() -> Flask:
     def payment_applications() -> list[dict[str, str]]:
         return [{"clientId": APPLICATION_ID, "owner": current_principal.subject}]
 
+    # The dashboard, and the development login it signs in with (never deploy that).
+    @app.post(LOGIN_PATH)
+    def login() -> Any:
+        return dev_login(), {"Cache-Control": "no-store"}
+
+    app.register_blueprint(blueprint(management_api()))
     return app
 
 
@@ -75,6 +85,7 @@ app = create_app()
 def main() -> None:
     token = mint_access_token(["payments.get"])
     print("Payments API on http://127.0.0.1:5000")
+    print("Dashboard: http://127.0.0.1:5000/dashboard/  (a development login signs you in)")
     print("Try it:")
     print(f"  curl -s http://127.0.0.1:5000/api/payment/pay_1 -H 'Authorization: Bearer {token}'")
     print(

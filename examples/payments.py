@@ -5,6 +5,12 @@ generated at start and lives only in memory. Client tokens are real: a
 :class:`~bearerguard.tokens.TokenManager` issues them into a SQLite file
 (``examples/payments.db``, or the store URL in ``PAYMENTS_STORE``) and keeps only their
 hashes; the plaintext of the demo tokens exists only in this process.
+
+The dashboard (``/dashboard/``) manages payment applications and their tokens. Its
+development login (``POST /dev/login``) hands any visitor an access token for the
+merchant ``merchant-1``: it stands in for a real sign-in and must never be deployed.
+Webhook secrets are sealed with ``BEARERGUARD_SECRET_KEY``; without it, a key that
+lives only in this process is used.
 """
 
 from __future__ import annotations
@@ -21,6 +27,13 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bearerguard import ClientTokenVerifier, Guard, JWTVerifier
+from bearerguard.dashboard import (
+    ApplicationRegistry,
+    ManagementAPI,
+    SecretBox,
+    new_secret_key,
+    open_application_store,
+)
 from bearerguard.stores import open_store
 from bearerguard.tokens import TokenManager
 
@@ -29,6 +42,9 @@ AUDIENCE = "payments-api"
 APPLICATION_ID = "Hh3kR9vTq2LmX8wZ4bN7cP1sD6fG0jKy"  # a payment application's Client ID
 TOKEN_PREFIX = "pay_live_"
 KNOWN_SCOPES = frozenset({"payments.create", "payments.get", "payments.user-instructions.get", "*"})
+MANAGE_SCOPE = "applications.manage"  # what the dashboard's access token must grant
+MERCHANT = "merchant-1"  # who the development login signs in
+LOGIN_PATH = "/dev/login"
 
 
 def store_url() -> str:
@@ -41,6 +57,23 @@ def store_url() -> str:
 def token_manager() -> TokenManager:
     """The process's token manager (opening the store touches nothing yet)."""
     return TokenManager(open_store(store_url()), prefix=TOKEN_PREFIX, known_scopes=KNOWN_SCOPES)
+
+
+@functools.cache
+def management_api() -> ManagementAPI:
+    """The dashboard's API and page over the process's registry of applications."""
+    try:
+        box = SecretBox.from_env()
+    except ValueError:
+        box = SecretBox(new_secret_key())  # webhook secrets readable by this process only
+    registry = ApplicationRegistry(open_application_store(store_url()), token_manager(), box)
+    return ManagementAPI(registry, scope=MANAGE_SCOPE, login_url=LOGIN_PATH)
+
+
+def dev_login() -> dict[str, object]:
+    """The development login's answer: an access token for the dashboard (never deploy)."""
+    token = mint_access_token([MANAGE_SCOPE], subject=MERCHANT)
+    return {"access_token": token, "token_type": "Bearer", "expires_in": 3600, "subject": MERCHANT}
 
 
 @dataclass(frozen=True)
@@ -119,5 +152,12 @@ def build_guard(manager: TokenManager | None = None) -> Guard:
     )
     return Guard(
         [clients, oauth],
-        public_paths=["/health", "/docs", "/docs/oauth2-redirect", "/openapi.json"],
+        public_paths=[
+            "/health",
+            "/docs",
+            "/docs/oauth2-redirect",
+            "/openapi.json",
+            LOGIN_PATH,
+            *management_api().public_paths,
+        ],
     )

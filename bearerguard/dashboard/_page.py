@@ -31,7 +31,11 @@ _PAGE_HEADERS = (
     ("x-frame-options", "DENY"),
     ("referrer-policy", "no-referrer"),
 )
-_ASSET_TYPES = {"page.js": "text/javascript; charset=utf-8", "page.css": "text/css; charset=utf-8"}
+_ASSET_TYPES = {
+    "page.js": "text/javascript; charset=utf-8",
+    "page.css": "text/css; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
+}
 
 
 def _read(*parts: str) -> bytes:
@@ -95,7 +99,7 @@ class Page:
         return Reply(200, _PAGE_HEADERS, body.encode())
 
     def asset(self, name: str) -> Reply | None:
-        """``page.js`` or ``page.css``; None for any other name."""
+        """``page.js``, ``page.css`` or ``favicon.svg``; None for any other name."""
         return self._assets.get(name)
 
 

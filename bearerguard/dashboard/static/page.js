@@ -110,6 +110,17 @@
     }
   }
 
+  // A field's error goes away as soon as the merchant edits the field.
+  document.addEventListener("input", (event) => {
+    const field = event.target.closest(".field");
+    const slot = field && field.querySelector(".field-error");
+    if (slot) {
+      slot.hidden = true;
+      slot.textContent = "";
+      event.target.removeAttribute("aria-invalid");
+    }
+  });
+
   // Shows each 422 problem under its field ({"loc": ["body", "label"], "msg": ...}).
   function showFieldErrors(error, prefix, fallbackField) {
     if (!(error instanceof ApiError) || error.status !== 422 || !Array.isArray(error.document.detail)) {
