@@ -12,6 +12,10 @@ strings. What is added here, and why:
   access token of Auth0, Okta, Entra ID, Keycloak, Cognito or oidc-provider carries:
   such a token is refused. ``nonce`` is not a sign of an ID token: Keycloak put it in
   access tokens until 25.0 (keycloak#26893) and keeps a mapper that still does.
+- A token that names its own kind, and names another: Amazon Cognito's ``token_use``
+  (``access``, ``id``) and Keycloak's payload ``typ`` (``Bearer``; ``Refresh``,
+  ``Offline``, ``ID``, ``Logout`` for the others). A JWS refresh token with a
+  ``client_id`` and no ``aud`` would otherwise pass a ``client_ids=`` check.
 - A token bound to a key (``cnf``: a DPoP ``jkt``, an mTLS ``x5t#S256``) must not be
   used as a bearer token (RFC 9449 section 7.1, RFC 8705 section 3).
 - With ``typ="at+jwt"``, RFC 9068 section 2.2's other required claims are present.
@@ -114,6 +118,9 @@ def check_access_token(claims: Mapping[str, Any], *, client_ids: frozenset[str] 
         UnauthenticatedError: one of the cases in the module docstring.
     """
     if any(name in claims for name in _ID_TOKEN_CLAIMS):
+        raise UnauthenticatedError(NOT_ACCESS_TOKEN)
+    use, kind = claims.get("token_use", "access"), claims.get("typ", "Bearer")
+    if use != "access" or not isinstance(kind, str) or kind.lower() != "bearer":
         raise UnauthenticatedError(NOT_ACCESS_TOKEN)
     if "cnf" in claims:
         raise UnauthenticatedError(BOUND)

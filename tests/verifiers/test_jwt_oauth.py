@@ -152,6 +152,36 @@ def test_N01_id_token_hashes_refused(keys: Any, make_verifier: Any, claim: str) 
     assert caught.value.description == NOT_ACCESS_TOKEN
 
 
+@pytest.mark.parametrize(
+    ("claims", "accepted"),
+    [
+        pytest.param({"token_use": "access"}, True, id="cognito-access"),
+        pytest.param({"token_use": "id"}, False, id="cognito-id"),
+        pytest.param({"token_use": 1}, False, id="token-use-not-text"),
+        pytest.param({"typ": "Bearer"}, True, id="keycloak-access"),
+        pytest.param({"typ": "bearer"}, True, id="keycloak-access-lower-case"),
+        pytest.param({"typ": "Refresh"}, False, id="keycloak-refresh"),
+        pytest.param({"typ": "Offline"}, False, id="keycloak-offline"),
+        pytest.param({"typ": "ID"}, False, id="keycloak-id"),
+        pytest.param({"typ": "Logout"}, False, id="keycloak-logout"),
+        pytest.param({"typ": ["Bearer"]}, False, id="typ-not-text"),
+    ],
+)
+def test_a_token_that_names_another_kind_is_refused(
+    keys: Any, make_verifier: Any, claims: dict[str, Any], accepted: bool
+) -> None:
+    # With client_ids= alone (Cognito's way), nothing else tells a refresh token that
+    # carries a client_id and no aud from an access token.
+    verifier = make_verifier(audience=None, client_ids=["app-1"])
+    token = keys.token(aud=None, client_id="app-1", **claims)
+    if accepted:
+        assert verifier.verify(token).client_id == "app-1"
+    else:
+        with pytest.raises(UnauthenticatedError) as caught:
+            verifier.verify(token)
+        assert caught.value.description == NOT_ACCESS_TOKEN
+
+
 def test_nonce_alone_is_accepted(keys: Any, make_verifier: Any) -> None:
     # Keycloak put nonce in access tokens before 25.0 (keycloak#26893).
     assert make_verifier().verify(keys.token(nonce="n-0S6_WzA2Mj"))
