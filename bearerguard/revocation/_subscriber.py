@@ -9,7 +9,7 @@ child, see :func:`_after_fork`) needs none of them, never holds up a request or 
 loop, and never holds up interpreter exit. What it does to the guard is a dict pop
 under the cache's lock, which is safe from any thread.
 
-Inside the thread, asyncio bounds every wait (``asyncio.wait_for``): a stalled peer
+Inside the thread, asyncio bounds every wait (:func:`_bounded`): a stalled peer
 that keeps the socket open and forwards nothing is noticed when a heartbeat round
 trip (Redis ``PING``, PostgreSQL ``SELECT 1``) gets no answer within ``timeout``;
 the drivers' own socket timeouts cannot see that through psycopg (see
@@ -33,8 +33,8 @@ import random
 import threading
 import time
 import weakref
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
 
 from ._bus import Counters, RevocationSink
 from ._message import Revocation
@@ -143,21 +143,21 @@ class Subscriber:
             listener = self._listener(self._deliver)
             alive = time.monotonic()
             try:
-                await asyncio.wait_for(listener.open(), self.timeout)
+                await _bounded(listener.open(), self.timeout)
                 self._up()
                 delay = _FIRST_DELAY
                 alive = time.monotonic()
                 while not self._stop.is_set():
                     wait = self.heartbeat
-                    await asyncio.wait_for(listener.receive(wait), wait + self.timeout)
+                    await _bounded(listener.receive(wait), wait + self.timeout)
                     if time.monotonic() - alive >= self.heartbeat:
-                        await asyncio.wait_for(listener.ping(), self.timeout)
+                        await _bounded(listener.ping(), self.timeout)
                         alive = time.monotonic()
             except Exception as exc:  # any failure is a gap, TimeoutError included
                 self._down(alive, exc)
             finally:
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(listener.close(), self.timeout)
+                    await _bounded(listener.close(), self.timeout)
             if not self._stop.is_set():
                 await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311
                 delay = min(delay * 2, _MAX_DELAY)
@@ -211,6 +211,33 @@ class Subscriber:
             method(*args)
         except Exception as exc:  # one broken sink must not stop the others
             logger.error("revocation bus %s: a subscriber failed: %s", self.what, exc)
+
+
+_ABANDONED: set[asyncio.Task[Any]] = set()
+
+
+async def _bounded(step: Coroutine[Any, Any, None], seconds: float) -> None:
+    """Run one listener step for at most ``seconds``; past that, raise TimeoutError.
+
+    Not ``asyncio.wait_for``: it waits for the cancelled step to finish, and psycopg
+    answers a cancellation by sending the server a cancel request and waiting up to
+    10 s for it (through the very network that stalled). The step is cancelled and
+    left to end on its own; the caller closes its connection and moves on.
+    """
+    task = asyncio.ensure_future(step)
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    if not done:
+        task.cancel()
+        _ABANDONED.add(task)  # held until it ends, so it is not collected mid-run
+        task.add_done_callback(_forget)
+        raise TimeoutError(f"no answer within {seconds:g} s")
+    task.result()
+
+
+def _forget(task: asyncio.Task[Any]) -> None:
+    _ABANDONED.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: its failure is the gap already logged
 
 
 def _after_fork() -> None:
