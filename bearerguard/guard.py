@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
@@ -153,10 +154,9 @@ class Guard(Revoking):
         self._clock = clock
         self._flights = Flights()
         self._aflights = AsyncFlights()
+        self._verifiers_lock = threading.Lock()
         for verifier in self.verifiers:
-            bind_guard = getattr(verifier, "bind_guard", None)
-            if callable(bind_guard):
-                bind_guard(self)
+            _bind(verifier, self)
         self._revocations: GuardRevocations | None = None
         if revocation_bus is not None:
             self._revocations = GuardRevocations(self, revocation_bus, cache_maxsize, clock)
@@ -164,6 +164,40 @@ class Guard(Revoking):
     def __repr__(self) -> str:
         kinds = [verifier.kind for verifier in self.verifiers]
         return f"Guard(verifiers={kinds!r}, rules={len(self.rules)}, realm={self.realm!r})"
+
+    # -- verifiers --------------------------------------------------------------------
+
+    def add_verifier(self, verifier: Verifier, *, first: bool = False) -> None:
+        """Ask one more verifier from the next request on: after the others, or ``first``.
+
+        Its ``bind_guard`` is called as at construction. Results already cached stay
+        valid. :func:`bearerguard.testing.acting_as` puts a test verifier first this way.
+        """
+        entry = Entry(verifier)
+        with self._verifiers_lock:
+            # One new tuple, assigned at once: a request in flight sees the old or the new.
+            entries = (entry, *self._entries) if first else (*self._entries, entry)
+            self._entries = entries
+            self.verifiers = tuple(each.verifier for each in entries)
+        _bind(verifier, self)
+
+    def remove_verifier(self, verifier: Verifier) -> None:
+        """Stop asking ``verifier`` from the next request on.
+
+        What it verified stays cached until it expires: :meth:`invalidate` its tokens
+        (or :meth:`clear_cache`) to refuse them at once.
+
+        Raises:
+            ValueError: it is not one of this guard's verifiers, or it is the last one.
+        """
+        with self._verifiers_lock:
+            entries = tuple(each for each in self._entries if each.verifier is not verifier)
+            if len(entries) == len(self._entries):
+                raise ValueError(f"{verifier!r} is not a verifier of this guard")
+            if not entries:
+                raise ValueError("a Guard needs at least one verifier")
+            self._entries = entries
+            self.verifiers = tuple(each.verifier for each in entries)
 
     # -- deciding -------------------------------------------------------------------
 
@@ -393,6 +427,12 @@ class Guard(Revoking):
                 self._cache.put_refusal(key, flight.error.description)
 
         return keep
+
+
+def _bind(verifier: Verifier, guard: Guard) -> None:
+    bind_guard = getattr(verifier, "bind_guard", None)
+    if callable(bind_guard):
+        bind_guard(guard)
 
 
 def _authorized(principal: Principal, requirement: Requirement) -> Principal:

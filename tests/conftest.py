@@ -8,6 +8,10 @@ from pathlib import Path
 
 import pytest
 
+# bearerguard's own pytest plugin (local_issuer, act_as), loaded here rather than by its
+# entry point (disabled in pyproject.toml) so that coverage measures its imports.
+pytest_plugins = ["bearerguard.testing.plugin"]
+
 
 def pytest_configure(config: pytest.Config) -> None:
     # The examples issue real client tokens into SQLite; tests must not leave a

@@ -1,7 +1,8 @@
 """Shared pieces of the integration tests: tokens, guards, expected answers, raw drivers.
 
-Nothing here holds an app: every test builds its own. The signing keys are generated
-once per process (they are immutable) so that the whole area stays fast.
+Nothing here holds an app: every test builds its own. JWTs come from a
+:class:`bearerguard.testing.LocalIssuer` made once per process (its keys are
+immutable) so that the whole area stays fast.
 """
 
 from __future__ import annotations
@@ -13,18 +14,16 @@ from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequenc
 from dataclasses import dataclass
 from typing import Any
 
-import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bearerguard import (
     Guard,
-    JWTVerifier,
     Principal,
     Rule,
     ServiceUnavailableError,
     StaticTokenVerifier,
 )
+from bearerguard.testing import LocalIssuer
 
 ISSUER = "https://issuer.example.test/"
 AUDIENCE = "bearerguard-tests"
@@ -57,47 +56,15 @@ def rules() -> list[Rule]:
 
 
 @functools.cache
-def signing_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-@functools.cache
-def foreign_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-DROP: Any = object()
-"""Pass as a claim's value to :func:`mint` to leave that claim out."""
-
-
-def mint(
-    scopes: Iterable[str] | None = ("payments.get",),
-    *,
-    key: rsa.RSAPrivateKey | None = None,
-    **claims: Any,
-) -> str:
-    """An RS256 access token signed with the test key (or ``key``)."""
-    now = int(time.time())
-    document: dict[str, Any] = {
-        "iss": ISSUER,
-        "aud": AUDIENCE,
-        "sub": "user-42",
-        "client_id": "dashboard",
-        "iat": now,
-        "exp": now + 3600,
-        "jti": "at-1",
-    }
-    if scopes is not None:
-        document["scope"] = " ".join(scopes)
-    document.update(claims)
-    document = {name: value for name, value in document.items() if value is not DROP}
-    return jwt.encode(document, key or signing_key(), algorithm="RS256")
+def identity_provider() -> LocalIssuer:
+    """The suite's issuer of JWT access tokens: RS256 keys made once per process."""
+    return LocalIssuer(issuer=ISSUER, audience=AUDIENCE, subject="user-42", client_id="dashboard")
 
 
 @functools.cache
 def tokens() -> dict[str, str]:
     """Every named token (for ``str.format`` templates); JWTs last an hour."""
-    now = int(time.time())
+    issuer = identity_provider()
     return {
         "client_get": CLIENT_GET,
         "client_none": CLIENT_NONE,
@@ -105,16 +72,16 @@ def tokens() -> dict[str, str]:
         "down": DOWN_TOKEN,
         "broken": BROKEN_TOKEN,
         "unknown": UNKNOWN_TOKEN,
-        "oauth_get": mint(["payments.get"]),
-        "oauth_none": mint(None),
-        "oauth_all": mint(["*"]),
-        "oauth_search": mint(["payments.search"]),
-        "expired": mint(exp=now - 3600, iat=now - 7200),
-        "not_yet": mint(nbf=now + 3600),
-        "bad_signature": mint(key=foreign_key()),
-        "wrong_issuer": mint(iss="https://evil.example.test/"),
-        "wrong_audience": mint(aud="someone-else"),
-        "no_exp": mint(exp=DROP),
+        "oauth_get": issuer.mint("payments.get"),
+        "oauth_none": issuer.mint(),
+        "oauth_all": issuer.mint("*"),
+        "oauth_search": issuer.mint("payments.search"),
+        "expired": issuer.mint("payments.get", expired=True),
+        "not_yet": issuer.mint("payments.get", claims={"nbf": int(time.time()) + 3600}),
+        "bad_signature": issuer.mint("payments.get", wrong_key=True),
+        "wrong_issuer": issuer.mint("payments.get", issuer="https://evil.example.test/"),
+        "wrong_audience": issuer.mint("payments.get", audience="someone-else"),
+        "no_exp": issuer.mint("payments.get", omit=["exp"]),
         "too_long": "a" * 4097,
     }
 
@@ -170,12 +137,7 @@ def verifiers() -> list[Any]:
         RaisingVerifier("boom_", lambda token: RuntimeError(f"cannot read {token}"), kind="db"),
         # The harness's issuer means bearerguard's wildcards (the documented opt-in), so
         # the answers table covers "*" through every adapter; the default is literal.
-        JWTVerifier(
-            key=signing_key().public_key(),
-            issuer=ISSUER,
-            audience=AUDIENCE,
-            wildcard_scopes=True,
-        ),
+        identity_provider().verifier(wildcard_scopes=True),
     ]
 
 
