@@ -35,6 +35,7 @@ from .principal import JSONClaims, Principal
 from .rules import Requirement, Rule
 from .verifier import AsyncVerifier, Verifier
 from .verifiers import (
+    ANY_AUDIENCE,
     ClientTokenVerifier,
     IntrospectionVerifier,
     JWTVerifier,
@@ -44,6 +45,7 @@ from .verifiers import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "ANY_AUDIENCE",
     "AsyncVerifier",
     "AuthError",
     "ClientTokenVerifier",

@@ -12,7 +12,9 @@ failing (401). The checks, in order:
 - ``exp`` (when present) in the future and ``nbf`` (when present) not, within leeway.
 - ``iss`` equal to the configured issuer, when one is configured.
 - ``aud`` (a string or a list) sharing a value with the configured audiences, and the
-  response's ``client_id`` one of the configured ``client_ids``, when configured.
+  response's ``client_id`` one of the configured ``client_ids``, when configured. With
+  ``client_ids`` alone a response with an ``aud`` is refused, as JWTVerifier refuses
+  a token whose ``aud`` it does not check; ``ANY_AUDIENCE`` checks no ``aud``.
 - ``sub``, ``client_id``, ``jti`` and ``scope`` (a space-separated string, RFC 7662
   section 2.2; a list is taken too) must be text when present.
 """
@@ -28,6 +30,7 @@ from typing import Any
 
 from ..exceptions import UnauthenticatedError
 from ..principal import JSONClaims, Principal
+from ._claims import ANY_AUDIENCE
 from ._introspection_http import Unavailable
 
 __all__ = ["Expectations", "principal_from"]
@@ -52,6 +55,7 @@ class Expectations:
     issuer: str | None
     audiences: frozenset[str] | None
     client_ids: frozenset[str] | None
+    any_audience: bool
     kind: str
     literal_scopes: bool
     leeway: float
@@ -77,10 +81,12 @@ class Expectations:
                 "audience is required: give audience= (the aud of your API's tokens), "
                 "or client_ids= for a provider whose tokens name the client instead"
             )
+        any_audience = audience is ANY_AUDIENCE
         return cls(
             issuer=issuer,
-            audiences=_values("audience", audience),
+            audiences=None if any_audience else _values("audience", audience),
             client_ids=_values("client_ids", client_ids),
+            any_audience=any_audience,
             kind=kind,
             literal_scopes=literal_scopes,
             leeway=leeway,
@@ -127,8 +133,13 @@ def principal_from(body: bytes, token: str, expect: Expectations, now: float) ->
         raise UnauthenticatedError(_ISSUER)
     subject = _text(response, "sub")
     client_id = _text(response, "client_id")
-    if expect.audiences is not None and expect.audiences.isdisjoint(_audience(response)):
-        raise UnauthenticatedError(_AUDIENCE)
+    if expect.any_audience:
+        pass
+    elif expect.audiences is not None:
+        if expect.audiences.isdisjoint(_audience(response)):
+            raise UnauthenticatedError(_AUDIENCE)
+    elif response.get("aud") not in (None, [], ""):
+        raise UnauthenticatedError(_AUDIENCE)  # an audience nobody configured us to check
     if expect.client_ids is not None and client_id not in expect.client_ids:
         raise UnauthenticatedError(_AUDIENCE)
     jti = _text(response, "jti")

@@ -66,7 +66,7 @@ class IntrospectionVerifier:
         client_id: This resource server's client at the authorization server.
         client_secret: Its secret.
         audience: Required: the response's ``aud`` (a string or a list) must contain
-            one of these values.
+            one of these values; or ``ANY_AUDIENCE`` to accept any audience unchecked.
         client_ids: The alternative for providers that name the client instead of an
             audience: the response's ``client_id`` must be one of them. With both
             given, both are checked.

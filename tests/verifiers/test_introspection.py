@@ -295,6 +295,31 @@ def test_aud_list_and_client_ids(server: IntrospectionServer, make: Any, check: 
         check(by_client, TOKEN)
 
 
+def test_client_ids_alone_refuse_a_token_with_an_audience(
+    server: IntrospectionServer, make: Any, check: Driver
+) -> None:
+    # As JWTVerifier does: an aud that no one configured this verifier to check means
+    # the token was minted for some API, maybe another one.
+    by_client = make(audience=None, client_ids=["cognito-app"])
+    server.tokens[TOKEN] = active(aud="https://ledger.example/api", client_id="cognito-app")
+    with pytest.raises(UnauthenticatedError, match="another audience"):
+        check(by_client, TOKEN)
+    both = make(audience=AUDIENCE, client_ids=["cognito-app"])
+    server.tokens[TOKEN] = active(aud=AUDIENCE, client_id="cognito-app")
+    assert check(both, TOKEN).client_id == "cognito-app"
+
+
+def test_any_audience_is_an_explicit_opt_out(
+    server: IntrospectionServer, make: Any, check: Driver
+) -> None:
+    from bearerguard.verifiers import ANY_AUDIENCE
+
+    verifier = make(audience=ANY_AUDIENCE)
+    for audience in ("https://ledger.example/api", None):
+        server.tokens[TOKEN] = active(aud=audience)
+        assert check(verifier, TOKEN).subject == "user-1"
+
+
 def test_leeway(server: IntrospectionServer, make: Any, check: Driver) -> None:
     server.tokens[TOKEN] = active(exp=int(time.time()) - 5)
     with pytest.raises(UnauthenticatedError, match="expired"):
