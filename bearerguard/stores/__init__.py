@@ -31,6 +31,7 @@ from ..tokens._store import (
     StoreTimeoutError,
     TokenStore,
 )
+from ._bounded import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT, check_limits
 from .memory import MemoryTokenStore
 from .sqlite import SQLiteTokenStore
 
@@ -59,37 +60,43 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def open_store(url: str) -> TokenStore:
+def open_store(
+    url: str, *, timeout: float = DEFAULT_TIMEOUT, max_concurrency: int = DEFAULT_MAX_CONCURRENCY
+) -> TokenStore:
     """The store a URL names.
 
     ``memory://`` is a :class:`MemoryTokenStore`; ``sqlite:///relative/path.db`` and
     ``sqlite:////absolute/path.db`` a :class:`SQLiteTokenStore`; any other
     SQLAlchemy URL (``postgresql+psycopg://user@host:5432/db``; plain
     ``postgresql://`` means psycopg 3) a :class:`SQLTokenStore`. Nothing is
-    opened until the store is first used.
+    opened until the store is first used. ``timeout`` and ``max_concurrency`` go to
+    the store, as when it is built by hand.
 
     Raises:
-        ValueError: the URL names no store, or its driver is not installed.
+        ValueError: the URL names no store, its driver is not installed, or a limit
+            is out of range.
     """
+    limits = {"timeout": timeout, "max_concurrency": max_concurrency}
     if not isinstance(url, str) or "://" not in url:
         raise ValueError("a store URL looks like sqlite:///bearerguard.db or memory://")
     if url == "memory://":
-        return MemoryTokenStore()
+        return MemoryTokenStore(**limits)
     if url.startswith("sqlite://"):
         if not url.startswith("sqlite:///") or url in ("sqlite:///", "sqlite:///:memory:"):
             raise ValueError(
                 "a SQLite store URL names a file: sqlite:///relative.db or "
                 "sqlite:////absolute/path.db (memory:// for an in-memory store)"
             )
-        return SQLiteTokenStore(url[len("sqlite:///") :])
+        return SQLiteTokenStore(url[len("sqlite:///") :], **limits)
     try:
         from .sql import SQLTokenStore
     except ImportError:
         raise ValueError(
             'this store URL needs SQLAlchemy: pip install "bearerguard[sql]"'
         ) from None
+    check_limits(timeout, max_concurrency)  # before the generic catch below
     try:
-        return SQLTokenStore(url)
+        return SQLTokenStore(url, **limits)
     except ImportError as exc:  # the URL's database driver is missing
         raise ValueError(f"this store URL needs a database driver: {exc}") from None
     except Exception as exc:  # an unparsable URL or unknown dialect

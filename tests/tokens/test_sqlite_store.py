@@ -292,3 +292,20 @@ def test_switching_to_wal_gives_up_at_the_timeout_and_never_retries_other_errors
 
     with pytest.raises(sqlite3.OperationalError, match="disk"):
         enable_wal(broken, timeout=5.0)
+
+
+def test_open_store_passes_the_limits_to_every_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for url in ("memory://", "sqlite:///limits.db", f"sqlite+pysqlite:///{tmp_path}/sa.db"):
+        store = open_store(url, timeout=1.5, max_concurrency=2)
+        assert (store.timeout, store.max_concurrency) == (1.5, 2), url  # type: ignore[attr-defined]
+        store.close()
+        default = open_store(url)
+        assert (default.timeout, default.max_concurrency) == (3.0, 4), url  # type: ignore[attr-defined]
+        default.close()
+    for bad in ({"timeout": 0}, {"timeout": float("inf")}, {"max_concurrency": 0}):
+        for url in ("memory://", "sqlite:///limits.db", "postgresql://u@127.0.0.1/db"):
+            with pytest.raises(ValueError, match=r"timeout|max_concurrency"):
+                open_store(url, **bad)  # type: ignore[arg-type]
