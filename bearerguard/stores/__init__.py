@@ -76,18 +76,19 @@ def open_store(
         ValueError: the URL names no store, its driver is not installed, or a limit
             is out of range.
     """
-    limits = {"timeout": timeout, "max_concurrency": max_concurrency}
     if not isinstance(url, str) or "://" not in url:
         raise ValueError("a store URL looks like sqlite:///bearerguard.db or memory://")
     if url == "memory://":
-        return MemoryTokenStore(**limits)
+        return MemoryTokenStore(timeout=timeout, max_concurrency=max_concurrency)
     if url.startswith("sqlite://"):
         if not url.startswith("sqlite:///") or url in ("sqlite:///", "sqlite:///:memory:"):
             raise ValueError(
                 "a SQLite store URL names a file: sqlite:///relative.db or "
                 "sqlite:////absolute/path.db (memory:// for an in-memory store)"
             )
-        return SQLiteTokenStore(url[len("sqlite:///") :], **limits)
+        return SQLiteTokenStore(
+            url[len("sqlite:///") :], timeout=timeout, max_concurrency=max_concurrency
+        )
     try:
         from .sql import SQLTokenStore
     except ImportError:
@@ -96,7 +97,7 @@ def open_store(
         ) from None
     check_limits(timeout, max_concurrency)  # before the generic catch below
     try:
-        return SQLTokenStore(url, **limits)
+        return SQLTokenStore(url, timeout=timeout, max_concurrency=max_concurrency)
     except ImportError as exc:  # the URL's database driver is missing
         raise ValueError(f"this store URL needs a database driver: {exc}") from None
     except Exception as exc:  # an unparsable URL or unknown dialect
