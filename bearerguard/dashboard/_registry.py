@@ -318,13 +318,15 @@ class ApplicationRegistry:
     ) -> TokenRecord:
         """Revoke one of the application's tokens (revoking twice changes nothing).
 
+        With a revocation bus on the token manager, the revoke reaches every worker.
+
         Raises:
             UnknownTokenError: no such token in the application.
         """
         record = self.token(client_id, token_id)
-        if record.revoked_at is not None:
-            return record
+        # Through the manager even when already revoked: it publishes again on its
+        # revocation bus, so a rerun after a failed publish reaches every worker.
         revoked = self.tokens.revoke(token_id)
-        if revoked.revoked_at is not None:
+        if record.revoked_at is None and revoked.revoked_at is not None:
             self._event("token.revoked", actor, client_id, revoked.revoked_at, token_id)
         return revoked

@@ -163,7 +163,9 @@ FRAMEWORKS = ["starlette", "flask"]
 def make_dashboard(tmp_path: Path) -> Iterator[Callable[..., Dashboard]]:
     managers: list[TokenManager] = []
 
-    def make(framework: str, *, sqlite: bool = False, **api_kwargs: Any) -> Dashboard:
+    def make(
+        framework: str, *, sqlite: bool = False, revocation_bus: Any = None, **api_kwargs: Any
+    ) -> Dashboard:
         clock = Clock()
         if sqlite:
             path = tmp_path / "payments.db"
@@ -177,6 +179,7 @@ def make_dashboard(tmp_path: Path) -> Iterator[Callable[..., Dashboard]]:
             known_scopes=KNOWN_SCOPES,
             clock=clock,
             last_used_interval=1.0,
+            revocation_bus=revocation_bus,
         )
         managers.append(manager)
         events: list[ManagementEvent] = []
@@ -190,6 +193,7 @@ def make_dashboard(tmp_path: Path) -> Iterator[Callable[..., Dashboard]]:
             public_paths=api.public_paths,
             timer=clock,
             clock=clock,
+            revocation_bus=revocation_bus,
         )
         raw = _apps(api, guard)[framework]()
         dashboard: Dashboard

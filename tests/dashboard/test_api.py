@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from datetime import datetime, timedelta, timezone
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bearerguard import UnauthenticatedError
 from bearerguard.dashboard import ROUTES
 
 MERCHANT = "oauth-merchant-1"
@@ -405,3 +407,30 @@ def test_secrets_appear_in_no_later_response_no_log_and_no_sqlite_column(
     assert client_id.encode() in files
     for secret in secrets:
         assert secret.encode() not in files
+
+
+@pytest.mark.parametrize("framework", ["starlette", "flask"])
+def test_with_a_revocation_bus_a_revoke_reaches_every_worker(
+    make_dashboard: Any, framework: str
+) -> None:
+    from bearerguard import ClientTokenVerifier, Guard
+    from bearerguard.revocation import MemoryRevocationBus
+    from bearerguard.tokens import TokenManager
+
+    bus = MemoryRevocationBus()
+    dashboard = make_dashboard(framework, revocation_bus=bus)
+    # Another worker: its own manager over the same store, its own guard and cache.
+    worker_manager = TokenManager(dashboard.registry.tokens.store, prefix="pay_live_")
+    worker = Guard([ClientTokenVerifier(worker_manager)], revocation_bus=bus, cache_ttl=3600)
+    client_id = dashboard.create_application()["application"]["client_id"]
+    issued = dashboard.create_token(client_id)
+    assert worker.authenticate(f"Bearer {issued['token']}").client_id == client_id  # cached
+
+    path = f"/api/applications/{client_id}/tokens/{issued['record']['id']}/revoke"
+    assert dashboard.call("POST", path, MERCHANT).status == 200
+
+    digest = hashlib.sha256(issued["token"].encode()).digest()
+    assert [revocation.key for revocation in bus.published] == [digest]
+    with pytest.raises(UnauthenticatedError):
+        worker.authenticate(f"Bearer {issued['token']}")
+    worker_manager.close()
