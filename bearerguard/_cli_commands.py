@@ -3,17 +3,48 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
+from collections.abc import Iterable
 from typing import TextIO
 
-from ._cli_output import SHOWN_ONCE, describe, print_issued, print_json, print_table, safe, when
+from ._cli_output import (
+    SHOWN_ONCE,
+    describe,
+    print_issued,
+    print_json,
+    print_table,
+    safe,
+    status,
+    when,
+)
+from ._cli_values import BadInput
+from .config import Settings
 from .tokens import TokenManager, TokenRecord, UnknownTokenError, new_client_id
 
-__all__ = ["create", "list_tokens", "new_id", "revoke", "rotate", "show"]
+__all__ = ["create", "list_tokens", "new_id", "prune", "revoke", "rotate", "show"]
+
+
+def _check_known(scopes: Iterable[str], settings: Settings) -> None:
+    # The manager refuses unknown scopes too; this says which were meant and where
+    # the known ones are configured, so a typo is fixed rather than widened.
+    known = settings.known_scopes
+    unknown = sorted(set(scopes) - known) if known is not None else []
+    if not unknown:
+        return
+    named = []
+    for scope in unknown:
+        close = difflib.get_close_matches(scope, sorted(known or ()), n=1)
+        named.append(f"{scope} (did you mean {close[0]}?)" if close else scope)
+    raise BadInput(
+        f"unknown scope {', '.join(named)}; the known scopes, from "
+        f"{settings.origins['scopes']}, are: {' '.join(sorted(known or ()))}"
+    )
 
 
 def create(manager: TokenManager, args: argparse.Namespace, out: TextIO) -> None:
     """``tokens create``."""
+    _check_known(args.scopes, args.settings)
     issued = manager.issue(
         client_id=args.client_id,
         label=args.label,
@@ -34,7 +65,8 @@ def list_tokens(manager: TokenManager, args: argparse.Namespace, out: TextIO) ->
         out.write("No tokens.\n")
         return
     now = manager.now()
-    rows = [("ID", "CLIENT ID", "LABEL", "SCOPES", "EXPIRES", "LAST USED", "STATUS")]
+    header = ("ID", "CLIENT ID", "LABEL", "SCOPES", "EXPIRES", "LAST USED", "STATUS", "SUCCESSOR")
+    rows = [header]
     for record in records:
         label = safe(record.label)
         rows.append(
@@ -45,7 +77,8 @@ def list_tokens(manager: TokenManager, args: argparse.Namespace, out: TextIO) ->
                 " ".join(record.scopes),
                 when(record.expires_at, "never"),
                 when(record.last_used_at, "never"),
-                record.status(now),
+                status(record, now),
+                record.replaced_by or "-",
             )
         )
     print_table(rows, out)
@@ -108,6 +141,30 @@ def rotate(manager: TokenManager, args: argparse.Namespace, out: TextIO) -> None
     until = "" if old is None else f"; the old token works until {when(old.expires_at)}"
     headline = f"Rotated {args.token_id} into {issued.record.id}{until}:"
     print_issued(issued, headline, manager.now(), False, out)
+
+
+def prune(manager: TokenManager, args: argparse.Namespace, out: TextIO) -> None:
+    """``tokens prune``."""
+    before = when(manager.now() - args.older_than)
+    records = manager.prune(args.older_than, dry_run=args.dry_run)
+    if args.json:
+        document = {"dry_run": args.dry_run, "tokens": [record.to_dict() for record in records]}
+        print_json(document, out)
+        return
+    if not records:
+        out.write(f"Nothing to prune: no token was revoked or expired before {before}.\n")
+        return
+    count = f"{len(records)} token{'s' if len(records) != 1 else ''}"
+    if args.dry_run:
+        out.write(f"Would delete {count} revoked or expired before {before} (dry run):\n")
+    else:
+        out.write(f"Deleted {count} revoked or expired before {before}:\n")
+    rows = [("ID", "CLIENT ID", "LABEL", "ENDED")]
+    for record in records:
+        ended = record.revoked_at or record.expires_at
+        label = f"revoked {when(ended)}" if record.revoked_at else f"expired {when(ended)}"
+        rows.append((record.id, record.client_id, safe(record.label)[:32], label))
+    print_table(rows, out)
 
 
 def new_id(manager: TokenManager, args: argparse.Namespace, out: TextIO) -> None:

@@ -10,7 +10,16 @@ from typing import Any, TextIO
 
 from .tokens import IssuedToken, TokenRecord
 
-__all__ = ["SHOWN_ONCE", "describe", "print_issued", "print_json", "print_table", "safe", "when"]
+__all__ = [
+    "SHOWN_ONCE",
+    "describe",
+    "print_issued",
+    "print_json",
+    "print_table",
+    "safe",
+    "status",
+    "when",
+]
 
 SHOWN_ONCE = (
     "bearerguard: this token is shown only now and cannot be shown again (only its hash "
@@ -37,18 +46,28 @@ def print_json(document: Any, out: TextIO) -> None:
     out.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
 
 
+def status(record: TokenRecord, now: datetime) -> str:
+    """``active``, ``expired``, ``revoked``, or ``rotated`` while a replaced token still works."""
+    current = record.status(now)
+    return "rotated" if current == "active" and record.replaced_by is not None else current
+
+
 def describe(record: TokenRecord, now: datetime, out: TextIO) -> None:
     """One record, a field a line."""
+    current = status(record, now)
+    if current == "rotated":
+        current += f" into {record.replaced_by}, works until {when(record.expires_at)}"
     lines = [
         ("id", record.id),
         ("client id", record.client_id),
         ("label", safe(record.label)),
         ("scopes", " ".join(record.scopes) or "-"),
-        ("status", record.status(now)),
+        ("status", current),
         ("created", when(record.created_at)),
         ("expires", when(record.expires_at, "never")),
         ("last used", when(record.last_used_at, "never")),
         ("revoked", when(record.revoked_at)),
+        ("successor", record.replaced_by or "-"),
     ]
     for name, value in lines:
         out.write(f"{name + ':':<11}{value}\n")

@@ -8,6 +8,8 @@ import time
 import weakref
 from collections.abc import Callable
 
+from ..tokens._store import StoreError
+
 __all__ = ["FileId", "Held", "enable_wal", "file_id"]
 
 # Connections a forked child inherited: SQLite forbids using or closing them there
@@ -48,12 +50,22 @@ class Held:
 
     @classmethod
     def open(cls, path: str, timeout: float) -> Held:
-        """Open ``path`` in WAL mode with a busy timeout of ``timeout`` seconds."""
+        """Open ``path`` in WAL mode with a busy timeout of ``timeout`` seconds.
+
+        Raises:
+            StoreError: the file cannot be opened (the message names the path).
+        """
         # check_same_thread=False only so close() may close it from another thread;
         # each connection is used by the one thread that opened it.
-        connection = sqlite3.connect(
-            path, timeout=timeout, isolation_level=None, check_same_thread=False
-        )
+        try:
+            connection = sqlite3.connect(
+                path, timeout=timeout, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            # SQLite's own message ("unable to open database file") names no path.
+            folder = os.path.dirname(os.path.abspath(path))
+            reason = f"the folder {folder} does not exist" if not os.path.isdir(folder) else exc
+            raise StoreError(f"cannot open the SQLite database {path}: {reason}") from exc
         try:
             connection.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
             enable_wal(connection.execute, timeout)

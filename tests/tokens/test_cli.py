@@ -26,7 +26,7 @@ def run(
     *args: str, cwd: Path, env: dict[str, str] | None = None, script: bool = False
 ) -> subprocess.CompletedProcess[str]:
     command = [str(SCRIPT)] if script else [sys.executable, "-m", "bearerguard.cli"]
-    environment = {k: v for k, v in os.environ.items() if k != "BEARERGUARD_STORE"}
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("BEARERGUARD_")}
     environment.update(env or {})
     return subprocess.run(
         [*command, *args], cwd=cwd, env=environment, capture_output=True, text=True, timeout=60
@@ -159,8 +159,8 @@ def test_an_unreachable_store_is_exit_1(tmp_path: Path) -> None:
     result = run("tokens", "list", "--store", f"sqlite:///{tmp_path}/missing/x.db", cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        "bearerguard: error: the token store failed: SQLite: OperationalError: "
-        "unable to open database file"
+        f"bearerguard: error: the token store failed: cannot open the SQLite database "
+        f"{tmp_path}/missing/x.db: the folder {tmp_path}/missing does not exist"
     ]
 
 
@@ -170,7 +170,8 @@ def test_an_unreachable_store_is_exit_1(tmp_path: Path) -> None:
 @pytest.fixture
 def seeded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("BEARERGUARD_STORE", raising=False)
+    for variable in ("BEARERGUARD_STORE", "BEARERGUARD_PREFIX", "BEARERGUARD_SCOPES"):
+        monkeypatch.delenv(variable, raising=False)
     code = main(
         ["tokens", "create", "--client-id", CLIENT, "--label", "Seed", "--scope", "payments.get"]
     )
