@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +60,57 @@ def test_rules_example_builds_a_guard() -> None:
     guard = _run(_block("Declaring what routes need"))["guard"]
     assert guard.requirement("POST", "//api/payment/checkout/").scopes == ("payments.create",)
     assert guard.requirement("GET", "/health").public
+
+
+def test_a_token_the_readme_cli_makes_is_accepted_by_the_readme_app(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    section = README.split("**CLI.**", 1)[1].split("**Advice.**", 1)[0]
+    toml = re.search(r"```toml\n(.*?)```", section, re.S)
+    shell = re.search(r"```sh\n(.*?)```", section, re.S)
+    assert toml is not None
+    assert shell is not None
+    (tmp_path / "pyproject.toml").write_text(toml.group(1))
+    lines = shell.group(1).strip().splitlines()
+    script = Path(sys.executable).with_name("bearerguard")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BEARERGUARD_")}
+
+    def run(line: str, **names: str) -> str:
+        for name, value in names.items():
+            line = line.replace(name, value)
+        command = shlex.split(line)
+        assert command[0] == "bearerguard"
+        done = subprocess.run(
+            [str(script), *command[1:]], cwd=tmp_path, env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, (line, done.stderr)
+        return done.stdout
+
+    client_id = run(lines[0]).strip()
+    token = run(lines[1], ID=client_id).splitlines()[-1]
+    typo = lines[1].replace("payments.create", "payments.craete").replace("ID", client_id)
+    refused = subprocess.run(
+        [str(script), *shlex.split(typo)[1:]], cwd=tmp_path, env=env, capture_output=True
+    )
+    assert refused.returncode == 2  # the configured scopes catch a typo
+
+    monkeypatch.chdir(tmp_path)
+    app = _run(_block("Client tokens"))  # the README's app, in the same folder
+    capsys.readouterr()
+    principal = app["guard"].authenticate(f"Bearer {token}")
+    assert principal.client_id == client_id
+    assert principal.scopes == frozenset({"payments.create"})
+    token_id = principal.token_id or ""
+    assert token_id in run(lines[2])
+    assert "status:    active" in run(lines[3], **{"tok_…": token_id})
+    rotated = run(lines[4], **{"tok_…": token_id})
+    successor = rotated.splitlines()[-1]
+    assert app["guard"].authenticate(f"Bearer {successor}").client_id == client_id
+    assert "rotated" in run(lines[2])
+    new_id = app["guard"].authenticate(f"Bearer {successor}").token_id or ""
+    run(lines[5], **{"tok_…": new_id})
+    assert "Nothing to prune" in run(lines[6])
+    app["manager"].close()
 
 
 def test_readme_commands_exist() -> None:
