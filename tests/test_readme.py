@@ -132,3 +132,12 @@ def test_client_tokens_example_runs(
     assert principal.scopes == frozenset({"payments.create"})
     assert token.encode() not in (tmp_path / "bearerguard.db").read_bytes()
     namespace["manager"].close()
+
+
+def test_discovery_example_builds_a_guard_that_serves_its_metadata() -> None:
+    guard = _run(_block("Discovery and resource metadata"))["guard"]
+    metadata = guard.resource_metadata
+    assert metadata.url == "https://payments.example/.well-known/oauth-protected-resource/api"
+    assert metadata.document["authorization_servers"] == ["https://id.example.com/"]
+    assert metadata.document["scopes_supported"] == ["payments.get"]
+    assert guard.requirement("GET", "/.well-known/oauth-protected-resource/api").public
