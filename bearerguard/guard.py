@@ -123,6 +123,7 @@ class Guard(Revoking):
         self.verifiers: tuple[Verifier, ...] = tuple(verifiers)
         if not self.verifiers:
             raise ValueError("a Guard needs at least one verifier")
+        self._timer = timer
         self._entries = tuple(Entry(verifier, timer) for verifier in self.verifiers)
         if not isinstance(realm, str) or not _REALM.fullmatch(realm):
             raise ValueError("realm must be printable ASCII without quotes or backslashes")
@@ -173,7 +174,7 @@ class Guard(Revoking):
         Its ``bind_guard`` is called as at construction. Results already cached stay
         valid. :func:`bearerguard.testing.acting_as` puts a test verifier first this way.
         """
-        entry = Entry(verifier)
+        entry = Entry(verifier, self._timer)
         with self._verifiers_lock:
             # One new tuple, assigned at once: a request in flight sees the old or the new.
             entries = (entry, *self._entries) if first else (*self._entries, entry)

@@ -77,3 +77,19 @@ def test_each_verifier_and_each_reason_has_its_own_line(
         "verifier db raised KeyError: failing closed",
     ]
     assert [record.levelname for record in caplog.records] == ["WARNING", "ERROR"]
+
+
+def test_a_verifier_added_later_is_throttled_on_the_guards_timer(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="bearerguard")
+    timer = Timer()
+    guard = Guard([Down("db", KeyError("x"))], timer=timer)
+    guard.add_verifier(Down("keys", ServiceUnavailableError("The keys are down")))
+    refuse(guard, "keys", 5)
+    timer.now += 10
+    refuse(guard, "keys", 1)
+    assert lines(caplog) == [
+        "verifier keys cannot decide: The keys are down",
+        "verifier keys cannot decide: The keys are down (4 more since the last such line)",
+    ]
