@@ -46,9 +46,20 @@ def bootstrap() -> None:
     STAMP.write_text(wanted)
 
 
-def demo() -> None:
-    """Run the FastAPI example on 127.0.0.1:8000."""
-    run(PYTHON, "examples/fastapi_app.py")
+def demo(*extra: str) -> None:
+    """Run the FastAPI example on 127.0.0.1:8000 (``--port N`` for another port).
+
+    The example replaces this process (exec) rather than running as its child: a
+    signal sent to ``dev.py demo`` (Ctrl-C, or SIGTERM from a supervisor or ``kill``)
+    reaches the server itself, which shuts down and frees the port. A child would be
+    left listening when the parent is killed.
+    """
+    command = [str(PYTHON), str(ROOT / "examples" / "fastapi_app.py"), *extra]
+    if os.name == "nt":  # no exec that keeps the process: run it as a child there
+        run(*command)
+        return
+    print("+", " ".join(command), flush=True)
+    os.execv(command[0], command)  # noqa: S606 - replaces this process, on purpose
 
 
 def install_interop() -> None:
@@ -144,7 +155,7 @@ def main() -> None:
     bootstrap()
     task = sys.argv[1]
     try:
-        if task in ("test", "bench"):
+        if task in ("test", "bench", "demo"):
             TASKS[task](*sys.argv[2:])
         else:
             TASKS[task]()

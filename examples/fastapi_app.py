@@ -8,6 +8,7 @@ button).
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -89,23 +90,32 @@ def create_app() -> FastAPI:
 app = create_app()
 
 
-def main() -> None:
+def main(argv: Sequence[str] = ()) -> None:
+    """Serve on loopback (``--port``, default 8000) after printing working curl lines."""
+    import argparse
+
     import uvicorn
 
+    parser = argparse.ArgumentParser(description="The payments API example on loopback.")
+    parser.add_argument("--port", type=int, default=8000, help="default 8000")
+    port: int = parser.parse_args(argv).port
+    base = f"http://127.0.0.1:{port}"
     token = mint_access_token(["payments.get"])
-    print("Payments API on http://127.0.0.1:8000  (docs: http://127.0.0.1:8000/docs)")
-    print("Dashboard: http://127.0.0.1:8000/dashboard/  (a development login signs you in)")
+    print(f"Payments API on {base}  (docs: {base}/docs)")
+    print(f"Dashboard: {base}/dashboard/  (a development login signs you in)")
     print("Try it:")
-    print(f"  curl -s http://127.0.0.1:8000/api/payment/pay_1 -H 'Authorization: Bearer {token}'")
+    print(f"  curl -s {base}/api/payment/pay_1 -H 'Authorization: Bearer {token}'")
     print(
-        "  curl -s -X POST http://127.0.0.1:8000/api/payment/checkout"
+        f"  curl -s -X POST {base}/api/payment/checkout"
         f" -H 'Authorization: Bearer {demo_tokens().checkout}'"
         " -H 'Content-Type: application/json'"
         f' -d \'{{"clientId": "{APPLICATION_ID}", "amount": 1250}}\''
     )
-    print("  curl -si http://127.0.0.1:8000/api/payment/pay_1   # 401", flush=True)
-    uvicorn.run(app, host="127.0.0.1", port=8000)
+    print(f"  curl -si {base}/api/payment/pay_1   # 401", flush=True)
+    # uvicorn stops on SIGINT and SIGTERM: it finishes the requests under way, runs
+    # the app's shutdown, closes the socket and returns.
+    uvicorn.run(app, host="127.0.0.1", port=port)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

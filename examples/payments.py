@@ -89,10 +89,22 @@ class DemoTokens:
         return "DemoTokens(<3 tokens>)"
 
 
+DEMO_LABELS = ("Checkout server", "Reporting job", "Operator")
+
+
 @functools.cache
 def demo_tokens() -> DemoTokens:
-    """Issue the demo's client tokens once per process (30 days, like short-lived keys)."""
+    """Issue the demo's client tokens once per process (30 days, like short-lived keys).
+
+    A token is shown only when issued, so the previous start's demo tokens can never be
+    shown again: they are revoked and pruned here, and however often the demo starts,
+    the store holds just this start's three (and no revoked or expired token).
+    """
     manager = token_manager()
+    for record in manager.list(APPLICATION_ID):
+        if record.label in DEMO_LABELS:
+            manager.revoke(record.id)
+    manager.prune(timedelta(0))
 
     def issue(label: str, scopes: list[str]) -> str:
         issued = manager.issue(
