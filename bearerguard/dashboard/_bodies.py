@@ -13,6 +13,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 from ..tokens import MAX_LABEL_LENGTH
+from ._records import checked_text
 from ._registry import MAX_NAME_LENGTH
 
 __all__ = ["MAX_GRACE", "InvalidBody", "NewToken", "grace", "new_application", "new_token"]
@@ -49,16 +50,11 @@ def parse(body: bytes) -> dict[str, Any]:
 
 
 def _text(document: dict[str, Any], field: str, longest: int, problems: list[Any]) -> str:
-    value = document.get(field)
-    if not isinstance(value, str) or not value.strip():
-        problems.append((field, f"{field} is required: non-empty text"))
-    elif len(value) > longest:
-        problems.append((field, f"{field} must be at most {longest} characters"))
-    elif not value.isprintable():
-        problems.append((field, f"{field} must not contain control characters"))
-    else:
-        return value.strip()
-    return ""
+    try:
+        return checked_text(document.get(field), field, longest)
+    except ValueError as exc:
+        problems.append((field, str(exc)))
+        return ""
 
 
 def new_application(body: bytes) -> str:

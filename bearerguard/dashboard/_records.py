@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from ..tokens._records import MalformedRecordError, _iso, _parse_time, _required_time, _text
 
-__all__ = ["COLUMNS", "Application", "ApplicationStatus", "CreatedApplication"]
+__all__ = ["COLUMNS", "Application", "ApplicationStatus", "CreatedApplication", "checked_text"]
 
 ApplicationStatus = Literal["active", "revoked"]
 
@@ -25,6 +25,21 @@ COLUMNS = (
     "revoked_at",
 )
 """The columns of an application row, in table order."""
+
+
+def checked_text(value: object, what: str, longest: int) -> str:
+    """``value`` stripped, when it is printable text of 1 to ``longest`` characters.
+
+    Raises:
+        ValueError: empty, too long, not text, or with control characters.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{what} must be non-empty text")
+    if len(value) > longest:
+        raise ValueError(f"{what} must be at most {longest} characters")
+    if not value.isprintable():
+        raise ValueError(f"{what} must not contain control characters")
+    return value.strip()
 
 
 def _sealed(name: str, value: object, *, required: bool) -> bytes | None:

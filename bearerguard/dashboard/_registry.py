@@ -17,7 +17,7 @@ from ..tokens import (
 )
 from ..tokens._format import is_client_id
 from ._events import EventHandler, ManagementAction, ManagementEvent, emit
-from ._records import Application, CreatedApplication
+from ._records import Application, CreatedApplication, checked_text
 from ._secrets import SecretBox, new_webhook_secret
 from ._store import ApplicationStore
 
@@ -34,16 +34,6 @@ _Applications = list[Application]
 
 class UnknownApplicationError(ValueError):
     """No application has this Client ID (a ``ValueError``: it is bad input)."""
-
-
-def _name(value: object, what: str, longest: int) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{what} must be non-empty text")
-    if len(value) > longest:
-        raise ValueError(f"{what} must be at most {longest} characters")
-    if not value.isprintable():
-        raise ValueError(f"{what} must not contain control characters")
-    return value.strip()
 
 
 class ApplicationRegistry:
@@ -84,17 +74,10 @@ class ApplicationRegistry:
         token_id: str | None = None,
         **detail: Any,
     ) -> None:
-        emit(
-            self.on_event,
-            ManagementEvent(
-                action=action,
-                actor=actor,
-                client_id=client_id,
-                at=at,
-                token_id=token_id,
-                detail=detail,
-            ),
+        event = ManagementEvent(
+            action=action, actor=actor, client_id=client_id, at=at, token_id=token_id, detail=detail
         )
+        emit(self.on_event, event)
 
     # -- applications -----------------------------------------------------------------
 
@@ -106,8 +89,8 @@ class ApplicationRegistry:
         Raises:
             ValueError: ``owner`` or ``name`` is empty, too long or has control characters.
         """
-        owner = _name(owner, "owner", _MAX_OWNER_LENGTH)
-        name = _name(name, "name", MAX_NAME_LENGTH)
+        owner = checked_text(owner, "owner", _MAX_OWNER_LENGTH)
+        name = checked_text(name, "name", MAX_NAME_LENGTH)
         now = self.tokens.now()
         client_id = new_client_id()
         secret = new_webhook_secret()

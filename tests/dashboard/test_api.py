@@ -434,3 +434,42 @@ def test_with_a_revocation_bus_a_revoke_reaches_every_worker(
     with pytest.raises(UnauthenticatedError):
         worker.authenticate(f"Bearer {issued['token']}")
     worker_manager.close()
+
+
+@pytest.mark.parametrize("odd", ["%E2%98%83", "A" * 5000, "%00", "..", "A" * 31 + "%20", "a b"])
+def test_odd_path_parameters_are_404_never_500(dashboard: Any, odd: str) -> None:
+    for method, path in (
+        ("GET", f"/api/applications/{odd}"),
+        ("GET", f"/api/applications/{odd}/tokens"),
+        ("POST", f"/api/applications/{odd}/revoke"),
+        ("POST", f"/api/applications/{'A' * 32}/tokens/{odd}/revoke"),
+    ):
+        reply = dashboard.call(method, path, MERCHANT)
+        assert reply.status == 404, (path, reply.status)
+        assert odd.encode() not in reply.body
+
+
+def test_the_router_mounts_in_a_plain_starlette_app(make_dashboard: Any) -> None:
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.routing import Mount
+    from starlette.testclient import TestClient
+
+    from bearerguard.dashboard.starlette import router
+    from bearerguard.starlette import BearerGuardMiddleware
+
+    dashboard = make_dashboard("starlette")
+    app = Starlette(
+        routes=[Mount(dashboard.api.prefix, app=router(dashboard.api))],
+        middleware=[Middleware(BearerGuardMiddleware, guard=dashboard.guard)],
+    )
+    client = TestClient(app)
+    headers = {"Authorization": f"Bearer {MERCHANT}"}
+
+    created = client.post("/dashboard/api/applications", headers=headers, json={"name": "Shop"})
+    assert created.status_code == 201
+    assert client.get("/dashboard/api/applications", headers=headers).json()["applications"] == [
+        created.json()["application"]
+    ]
+    assert client.get("/dashboard/").headers["content-security-policy"]
+    assert client.get("/dashboard/api/applications").status_code == 401

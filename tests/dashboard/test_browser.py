@@ -197,7 +197,7 @@ def test_a_merchant_manages_tokens_in_the_browser(
     help_id = star.get_attribute("aria-describedby")
     assert "Full access" in page.locator(f"#{help_id}").inner_text()
     dialog.get_by_role("button", name="Create token").click()
-    dialog.get_by_text("label is required").wait_for()
+    dialog.get_by_text("label must be non-empty").wait_for()
     assert dialog.get_by_role("textbox", name="Label").get_attribute("aria-invalid") == "true"
     dialog.get_by_role("textbox", name="Label").fill("Checkout server")
     assert dialog.get_by_role("textbox", name="Label").get_attribute("aria-invalid") is None
@@ -245,7 +245,7 @@ def test_a_merchant_manages_tokens_in_the_browser(
             break
         time.sleep(0.25)
     assert used.locator('[data-label="Last used"]').inner_text() != "Never"
-    assert "label is required" not in page.content()
+    assert "label must be non-empty" not in page.content()
     page.locator("section#application").screenshot(path=str(tmp_path / "token-list.png"))
 
     # 6. Revoke, with confirmation: then 401.
