@@ -33,10 +33,10 @@ which is the form the site's Markdown understands.) Allowed attributes: ``title`
       and stops the server when the page ends. In every later block of the page,
       ``:8000`` is replaced by ``:<that port>``, so ``curl -s localhost:8000/health``
       reaches it.
-    - ``data-test="install"``: only ``pip install`` lines. Nothing is downloaded;
-      each requirement must be ``bearerguard`` with extras that ``pyproject.toml``
-      defines, and every distribution those extras pull in must be installed here,
-      so the page promises what the tests run with.
+    - ``data-test="install"``: only ``pip install`` lines. Nothing is downloaded:
+      ``bearerguard`` may name only extras that ``pyproject.toml`` defines, and every
+      distribution those extras pull in, and every other package named, must be
+      installed here, so the page promises what the tests run with.
 ``text`` or ``json`` with ``data-test="output"``
     The expected output of the block just before it. ``json`` is compared as parsed
     JSON. ``text`` is compared line by line after stripping trailing blanks, where
@@ -302,23 +302,34 @@ def free_port() -> int:
 
 
 def check_install(block: Block) -> None:
-    """A ``pip install`` block names only bearerguard extras that this environment has."""
-    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
-        "optional-dependencies"
-    ]
+    """A ``pip install`` block names what this environment has: bearerguard extras that
+    ``pyproject.toml`` defines, whose requirements are installed, and installed packages.
+    """
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
     for line in block.source.strip().splitlines():
         words = shlex.split(line)
         assert words[:2] == ["pip", "install"], f"{block.where}: only pip install lines here"
         for word in words[2:]:
             wanted = Requirement(word)
-            assert wanted.name == "bearerguard", f"{block.where}: installs {wanted.name}"
+            if wanted.name != "bearerguard":
+                assert_installed(block, wanted)
+                continue
             for extra in wanted.extras:
                 assert extra in extras, f"{block.where}: bearerguard has no extra {extra!r}"
                 for requirement in map(Requirement, extras[extra]):
-                    installed = metadata.version(requirement.name)
-                    assert requirement.specifier.contains(installed, prereleases=True), (
-                        f"{block.where}: {requirement} is not what the tests run with"
-                    )
+                    if requirement.marker is None or requirement.marker.evaluate():
+                        assert_installed(block, requirement)
+
+
+def assert_installed(block: Block, requirement: Requirement) -> None:
+    try:
+        installed = metadata.version(requirement.name)
+    except metadata.PackageNotFoundError:
+        pytest.fail(f"{block.where}: {requirement.name} is not installed for the tests")
+    assert requirement.specifier.contains(installed, prereleases=True), (
+        f"{block.where}: {requirement} is not what the tests run with ({installed})"
+    )
 
 
 @pytest.fixture
@@ -337,6 +348,13 @@ def page_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PageRu
             origin = getattr(sys.modules[name], "__file__", None) or ""
             if origin.startswith(str(directory)):
                 del sys.modules[name]
+
+
+def test_pages_name_test_files_that_exist() -> None:
+    """The security page (and any other) cites tests by path: each must exist."""
+    for page in PAGES:
+        for cited in re.findall(r"`(tests/[\w/]+\.py)`", (DOCS / page).read_text()):
+            assert (ROOT / cited).is_file(), f"docs/{page} cites {cited}, which is not there"
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -433,7 +451,8 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 BROWSED = {
     "index.html": "bearerguard",
-    "fastapi.html": "FastAPI",
+    "decisions.html": "How a request is decided",
+    "testing.html": "Testing",
     "reference/core.html": "Guard and rules",
 }
 
@@ -456,7 +475,10 @@ def test_site_renders_offline_in_a_browser(
             assert heading in page.title()
             assert page.locator("article h1").first.inner_text().startswith(heading)
             assert page.locator("nav.md-nav--primary a.md-nav__link").count() >= len(BROWSED)
-            page.screenshot(path=str(shots / (path.replace("/", "-") + ".png")), full_page=True)
+            # Every picture loaded (the decision diagram is an SVG file of the site).
+            for image in page.locator("article img").all():
+                assert image.evaluate("i => i.complete && i.naturalWidth > 0"), path
+            page.screenshot(path=str(shots / (path.replace("/", "-") + ".png")))
         # The search index is served and the search box finds a page from it.
         page.goto(f"{served}/index.html", wait_until="networkidle")
         page.keyboard.press("s")  # the theme's search shortcut, as a reader types it
