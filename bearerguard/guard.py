@@ -249,11 +249,13 @@ class Guard(Revoking):
         if authorization is not None and request.query and has_query_token(request.query):
             raise InvalidRequestError(_TWO_METHODS)
         quick = canonical_token(authorization)
-        if quick is not None and quick.isascii():
+        if quick is not None:
             key = token_key(quick)
             cached = self._cached(key)
             if cached is not None:
-                return _authorized(cached, requirement)
+                if not requirement.public:
+                    requirement.authorize(cached)
+                return cached
         token = parse_authorization(authorization)
         if token is None:
             if requirement.public:

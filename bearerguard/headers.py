@@ -80,8 +80,9 @@ def canonical_token(value: str | None) -> str | None:
     parsed are ever cached, and ``Bearer <token>`` parses to exactly ``<token>``, so a
     hit proves the value well-formed and the b64token scan (a regular expression over
     the whole token, the costliest step of a hit) can be skipped. A miss parses in full.
+    None for anything else, and for text that is not ASCII (no token is).
     """
-    if value is not None and value.startswith(("Bearer ", "bearer ")):
+    if value is not None and value.startswith(("Bearer ", "bearer ")) and value.isascii():
         return value[7:]
     return None
 

@@ -90,21 +90,21 @@ def request_context(environ: WSGIEnvironment) -> RequestContext | None:
         and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ
     ):
         return None
-    return RequestContext(
-        method,
-        _router_path(environ),
-        environ.get("HTTP_AUTHORIZATION"),
-        environ.get("QUERY_STRING", ""),
-        environ.get("wsgi.url_scheme", "http"),
-        environ.get("HTTP_HOST", ""),
-        environ.get("SCRIPT_NAME", ""),
-        environ.get("HTTP_X_REQUEST_ID"),
-    )
-
-
-def _router_path(environ: WSGIEnvironment) -> str:
     path: str = environ.get("PATH_INFO", "")
-    if path.isascii():
-        return path
-    # PEP 3333 native strings carry the bytes as latin-1; routers decode them as UTF-8.
-    return path.encode("latin-1", "replace").decode("utf-8", "replace")
+    if not path.isascii():
+        # PEP 3333 native strings carry the bytes as latin-1; routers decode them as UTF-8.
+        path = path.encode("latin-1", "replace").decode("utf-8", "replace")
+    # _make: namedtuple's documented constructor from an iterable; it skips the Python
+    # frame of the generated __new__.
+    return RequestContext._make(
+        (
+            method,
+            path,
+            environ.get("HTTP_AUTHORIZATION"),
+            environ.get("QUERY_STRING", ""),
+            environ.get("wsgi.url_scheme", "http"),
+            environ.get("HTTP_HOST", ""),
+            environ.get("SCRIPT_NAME", ""),
+            environ.get("HTTP_X_REQUEST_ID"),
+        )
+    )
