@@ -427,6 +427,13 @@ def test_api_reference_comes_from_the_docstrings(site: Path) -> None:
     first_line = (bearerguard.Guard.__doc__ or "").strip().splitlines()[0]
     assert first_line in html
     assert 'id="bearerguard.Guard.decide"' in html
+    # Sphinx roles in docstrings become links (mkdocs_hooks.py), never literal text.
+    for page in (site / "reference").glob("*.html"):
+        leftover = re.findall(
+            r":(?:class|meth|func|attr|data|mod|exc|obj):<code>", page.read_text()
+        )
+        assert not leftover, f"{page.name}: {len(leftover)} Sphinx roles left as text"
+    assert 'href="#bearerguard.Guard.decide"><code>Guard.decide</code></a>' in html
 
 
 @pytest.fixture
