@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Project tasks with all set-up included: ``python3 dev.py demo | test | check | bench``.
+"""Project tasks with all set-up included: ``python3 dev.py demo | test | check | bench | docs``.
 
 Needs only Python 3.10+. The first run creates ``.venv`` and installs the project with
 its development group; later runs reinstall only when ``pyproject.toml`` changes.
@@ -146,7 +146,19 @@ def check() -> None:
     run(PYTHON, "-m", "mypy")
 
 
-TASKS = {"demo": demo, "test": test, "check": check, "bench": bench}
+def docs(*extra: str) -> None:
+    """Build the documentation site into ``site/`` (``serve`` to preview it locally).
+
+    The tests build it too (tests/test_docs.py), with every code block run.
+    """
+    os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")  # Material's banner, not a warning
+    if extra[:1] == ("serve",):
+        run(PYTHON, "-m", "mkdocs", "serve", *extra[1:])
+    else:
+        run(PYTHON, "-m", "mkdocs", "build", "--strict", *extra)
+
+
+TASKS = {"demo": demo, "test": test, "check": check, "bench": bench, "docs": docs}
 
 
 def main() -> None:
@@ -155,7 +167,7 @@ def main() -> None:
     bootstrap()
     task = sys.argv[1]
     try:
-        if task in ("test", "bench", "demo"):
+        if task in ("test", "bench", "demo", "docs"):
             TASKS[task](*sys.argv[2:])
         else:
             TASKS[task]()
