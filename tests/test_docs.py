@@ -259,20 +259,23 @@ class PageRun:
         assert "\n" not in command, f"{block.where}: a server block is one command"
         assert PORT in command, f"{block.where}: a server command names port {PORT}"
         port = free_port()
-        server = subprocess.Popen(
-            ["bash", "-c", "exec " + command.replace(PORT, str(port))],
-            cwd=self.directory,
-            env=self.env(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            start_new_session=True,  # its own process group, stopped as one
-        )
+        # A file, not a pipe: a server that logs every request must never fill a pipe
+        # nobody reads and stall.
+        log = self.directory.parent / f"server-{len(self.servers)}.log"
+        with log.open("wb") as output:
+            server = subprocess.Popen(
+                ["bash", "-c", "exec " + command.replace(PORT, str(port))],
+                cwd=self.directory,
+                env=self.env(),
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group, stopped as one
+            )
         self.servers.append(server)
         deadline = time.monotonic() + 30
         while True:
             if server.poll() is not None:
-                assert server.stderr is not None
-                pytest.fail(f"{block.where}: the server exited\n{server.stderr.read().decode()}")
+                pytest.fail(f"{block.where}: the server exited\n{log.read_text()}")
             with (
                 contextlib.suppress(OSError),
                 socket.create_connection(("127.0.0.1", int(port)), 1),
@@ -291,8 +294,6 @@ class PageRun:
                 except subprocess.TimeoutExpired:
                     os.killpg(server.pid, signal.SIGKILL)
                     server.wait()
-            if server.stderr is not None:
-                server.stderr.close()
 
 
 def free_port() -> int:
@@ -384,6 +385,18 @@ def test_output_blocks_compare_with_ellipsis(tmp_path: Path) -> None:
     run.run(Block("probe", 1, "text", "token bg_live_...\ncreated\n", test="output"))
     with pytest.raises(AssertionError, match="printed"):
         run.run(Block("probe", 2, "text", "token pay_live_...\ncreated\n", test="output"))
+
+
+def test_a_server_that_exits_fails_the_page(tmp_path: Path) -> None:
+    directory = tmp_path / "page"
+    directory.mkdir()
+    run = PageRun("probe", directory)
+    command = "python -c \"print('cannot bind 8000')\"\n"
+    try:
+        with pytest.raises(pytest.fail.Exception, match="the server exited\ncannot bind"):
+            run.run(Block("probe", 1, "sh", command, test="server"))
+    finally:
+        run.stop()
 
 
 # -- the built site -------------------------------------------------------------------
