@@ -70,6 +70,20 @@ CASES: dict[str, Case] = {
             token="client",
             quick=True,
         ),
+        Case(
+            "starlette/bearerguard-client-memory-bus",
+            S,
+            label="bearerguard, client token, `MemoryRevocationBus` configured (cache hit)",
+            role="bearerguard",
+            token="client",
+        ),
+        Case(
+            "starlette/bearerguard-client-redis-bus",
+            S,
+            label="bearerguard, client token, `RedisRevocationBus` subscribed (cache hit)",
+            role="bearerguard",
+            token="client",
+        ),
         Case(IDS, variant=S, label="Starlette, bare, a fresh id in every path", fresh_ids=True),
         Case(
             "starlette/bearerguard-rules-1",
@@ -115,7 +129,7 @@ def _rules_guard(fixtures: Fixtures, count: int) -> Any:
     return Guard([StaticTokenVerifier(fixtures.static_table())], rules=rules, cache_ttl=3600)
 
 
-def _client_guard(fixtures: Fixtures, tokens: dict[str, str]) -> Any:
+def _client_guard(fixtures: Fixtures, tokens: dict[str, str], bus: str = "") -> Any:
     from bearerguard import ClientTokenVerifier, Guard, JWTVerifier, Rule
     from bearerguard.stores import MemoryTokenStore
     from bearerguard.tokens import TokenManager, new_client_id
@@ -128,10 +142,16 @@ def _client_guard(fixtures: Fixtures, tokens: dict[str, str]) -> Any:
         issuer=ISSUER,
         audience=AUDIENCE,
     )
+    revocation_bus = None
+    if bus:
+        from bearerguard.revocation import open_bus
+
+        revocation_bus = open_bus(bus)
     return Guard(
         [ClientTokenVerifier(manager), verifier],
         rules=[Rule("GET", ROUTE, scopes=[SCOPE])],
         cache_ttl=3600,
+        revocation_bus=revocation_bus,
     )
 
 
@@ -147,6 +167,12 @@ def _starlette_with(guard: Any) -> Any:
 
 BUILT_HERE: dict[str, Callable[[Fixtures, dict[str, str]], Any]] = {
     "starlette/bearerguard-client-memory": lambda f, t: _starlette_with(_client_guard(f, t)),
+    "starlette/bearerguard-client-memory-bus": lambda f, t: _starlette_with(
+        _client_guard(f, t, "memory://")
+    ),
+    "starlette/bearerguard-client-redis-bus": lambda f, t: _starlette_with(
+        _client_guard(f, t, "redis://127.0.0.1:6379/0")
+    ),
     "starlette/bearerguard-rules-1": lambda f, t: _starlette_with(_rules_guard(f, 1)),
     "starlette/bearerguard-rules-1000": lambda f, t: _starlette_with(_rules_guard(f, 1000)),
 }

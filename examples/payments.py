@@ -34,6 +34,7 @@ from bearerguard.dashboard import (
     new_secret_key,
     open_application_store,
 )
+from bearerguard.revocation import RevocationBus, open_bus
 from bearerguard.stores import open_store
 from bearerguard.tokens import TokenManager
 
@@ -54,9 +55,24 @@ def store_url() -> str:
 
 
 @functools.cache
+def revocation_bus() -> RevocationBus | None:
+    """The revocation bus in ``PAYMENTS_BUS`` (``redis://...``, ``postgresql://...``), if any.
+
+    With one, a token revoked in any process is refused by every worker at once.
+    """
+    url = os.environ.get("PAYMENTS_BUS")
+    return open_bus(url) if url else None
+
+
+@functools.cache
 def token_manager() -> TokenManager:
     """The process's token manager (opening the store touches nothing yet)."""
-    return TokenManager(open_store(store_url()), prefix=TOKEN_PREFIX, known_scopes=KNOWN_SCOPES)
+    return TokenManager(
+        open_store(store_url()),
+        prefix=TOKEN_PREFIX,
+        known_scopes=KNOWN_SCOPES,
+        revocation_bus=revocation_bus(),
+    )
 
 
 @functools.cache
@@ -164,6 +180,7 @@ def build_guard(manager: TokenManager | None = None) -> Guard:
     )
     return Guard(
         [clients, oauth],
+        revocation_bus=revocation_bus(),
         public_paths=[
             "/health",
             "/docs",
