@@ -84,10 +84,47 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def run_engine(engine: str, url: str, revokes: int, cli_revokes: int) -> dict[str, Any]:
+def _jwts(work: Path, count: int) -> list[str]:
+    import jwt
+    import payments
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    (work / "key.pem").write_bytes(pem)
+    payments._SIGNING_KEY = key  # this process's guard verifies them too
+    now = int(time.time())
+    claims = {"iss": payments.ISSUER, "aud": payments.AUDIENCE, "client_id": "dashboard"}
+    return [
+        jwt.encode(
+            {
+                **claims,
+                "sub": f"user-{i}",
+                "scope": "payments.get",
+                "iat": now,
+                "exp": now + 3600,
+                "jti": f"bench-{now}-{i}",
+            },
+            key,
+            algorithm="RS256",
+            headers={"kid": "dev-1"},
+        )
+        for i in range(count)
+    ]
+
+
+def run_engine(
+    engine: str, url: str, revokes: int, cli_revokes: int, jwt_revokes: int
+) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT / "examples"))
     import payments
 
+    from bearerguard import ClientTokenVerifier, Guard, JWTVerifier
     from bearerguard.revocation import open_bus
     from bearerguard.stores import open_store
     from bearerguard.tokens import TokenManager
@@ -95,14 +132,33 @@ def run_engine(engine: str, url: str, revokes: int, cli_revokes: int) -> dict[st
     work = Path(tempfile.mkdtemp(prefix="bearerguard-bench-"))
     store_url = f"sqlite:///{work / 'payments.db'}"
     bus = open_bus(url)
-    manager = TokenManager(open_store(store_url), prefix=payments.TOKEN_PREFIX, revocation_bus=bus)
+    manager = TokenManager(
+        open_store(store_url),
+        prefix=payments.TOKEN_PREFIX,
+        known_scopes=payments.KNOWN_SCOPES,
+        revocation_bus=bus,
+    )
     issued = [
         manager.issue(
             client_id=payments.APPLICATION_ID, label=f"bench {i}", scopes=["payments.get"]
         )
         for i in range(revokes + cli_revokes)
     ]
-    (work / "tokens").write_text("\n".join(i.token for i in issued))
+    jwts = _jwts(work, jwt_revokes)
+    revoker = Guard(
+        [
+            ClientTokenVerifier(manager),
+            JWTVerifier(
+                key=payments._SIGNING_KEY.public_key(),
+                algorithms=["RS256"],
+                issuer=payments.ISSUER,
+                audience=payments.AUDIENCE,
+            ),
+        ],
+        revocation_bus=bus,
+    )
+    tokens = [i.token for i in issued] + jwts
+    (work / "tokens").write_text("\n".join(tokens))
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     udp.bind(("127.0.0.1", 0))
     udp.settimeout(30)
@@ -112,6 +168,7 @@ def run_engine(engine: str, url: str, revokes: int, cli_revokes: int) -> dict[st
         "PAYMENTS_BUS": url,
         "BENCH_TOKENS": str(work / "tokens"),
         "BENCH_PORT": str(udp.getsockname()[1]),
+        "BENCH_KEY": str(work / "key.pem"),
     }
     servers = _servers(env)
     try:
@@ -121,8 +178,8 @@ def run_engine(engine: str, url: str, revokes: int, cli_revokes: int) -> dict[st
             if "ready" in message:
                 probes[message["ready"]] = message["port"]
         time.sleep(2.0)  # every worker's subscription is up
-        results: dict[str, list[float]] = {"TokenManager": [], "CLI": []}
-        for index, token in enumerate(issued):
+        results: dict[str, list[float]] = {"TokenManager": [], "CLI": [], "Guard.revoke (JWT)": []}
+        for index, token in enumerate(tokens):
             for port in probes.values():
                 udp.sendto(json.dumps({"watch": index}).encode(), ("127.0.0.1", port))
             acks = 0
@@ -135,10 +192,14 @@ def run_engine(engine: str, url: str, revokes: int, cli_revokes: int) -> dict[st
                     acks += 1
                 elif message.get("refused") == index:
                     refused_at.append(message["at"])
-            how = "TokenManager" if index < revokes else "CLI"
-            if how == "TokenManager":
-                manager.revoke(token.record.id)
+            if index < revokes:
+                how = "TokenManager"
+                manager.revoke(issued[index].record.id)
+            elif index >= len(issued):
+                how = "Guard.revoke (JWT)"
+                revoker.revoke(token)
             else:
+                how = "CLI"
                 subprocess.run(
                     [
                         sys.executable,
@@ -146,7 +207,7 @@ def run_engine(engine: str, url: str, revokes: int, cli_revokes: int) -> dict[st
                         "bearerguard",
                         "tokens",
                         "revoke",
-                        token.record.id,
+                        issued[index].record.id,
                         "--store",
                         store_url,
                         "--bus",
@@ -177,6 +238,28 @@ def run_engine(engine: str, url: str, revokes: int, cli_revokes: int) -> dict[st
         udp.close()
 
 
+BEGIN = (
+    "<!-- revocation: written by python -m benchmarks.revocation --output docs/benchmarks.md -->"
+)
+END = "<!-- /revocation -->"
+
+
+def replace_section(page: str, section: str) -> str:
+    """``page`` with its revocation section replaced (appended when it has none)."""
+    begin, end = page.find(BEGIN), page.find(END)
+    if begin < 0 or end < begin:
+        return page.rstrip("\n") + "\n\n" + section + "\n"
+    return page[:begin] + section + page[end + len(END) :]
+
+
+def carry(old_page: str, new_page: str) -> str:
+    """``new_page`` with the revocation section of ``old_page``, when it had one."""
+    begin, end = old_page.find(BEGIN), old_page.find(END)
+    if begin < 0 or end < begin:
+        return new_page
+    return replace_section(new_page, old_page[begin : end + len(END)])
+
+
 def table(runs: list[dict[str, Any]]) -> str:
     lines = [
         "| back end | revoked through | revokes | p50 ms | p99 ms | max ms |",
@@ -198,16 +281,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine", choices=sorted(ENGINES), action="append")
     parser.add_argument("--revokes", type=int, default=500, help="through TokenManager")
     parser.add_argument("--cli-revokes", type=int, default=50, help="through the CLI")
+    parser.add_argument("--jwt-revokes", type=int, default=100, help="JWTs, Guard.revoke")
     parser.add_argument("--output", type=Path, help="also write the table to this file")
     args = parser.parse_args(argv)
+    started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     runs = [
-        run_engine(engine, ENGINES[engine], args.revokes, args.cli_revokes)
+        run_engine(engine, ENGINES[engine], args.revokes, args.cli_revokes, args.jwt_revokes)
         for engine in (args.engine or sorted(ENGINES))
     ]
-    text = table(runs) + f"\n\n{2 * WORKERS} workers (4 uvicorn, 4 gunicorn --preload).\n"
-    print(text)
+    section = "\n".join(
+        [
+            BEGIN,
+            "## Revocation across processes",
+            "",
+            f"Measured by `python -m benchmarks.revocation` on {started} UTC: the FastAPI "
+            f"example under uvicorn with {WORKERS} workers and the Flask example under "
+            f"gunicorn `--preload` with {WORKERS} workers, on loopback, each with the bus "
+            "configured. Each figure is the time from the revoke returning (in another "
+            "process) until the last of the "
+            f"{2 * WORKERS} workers refuses the token, checked every millisecond in each "
+            "worker against its own guard; 0 means every worker refused it before the "
+            "revoke returned. A command-line revoke returns when its process exits.",
+            "",
+            table(runs),
+            END,
+        ]
+    )
+    print(section)
     if args.output:
-        args.output.write_text(text)
+        page = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
+        args.output.write_text(replace_section(page, section), encoding="utf-8")
     return 0
 
 

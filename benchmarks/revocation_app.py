@@ -28,6 +28,14 @@ sys.path.insert(0, str(EXAMPLES))
 
 import payments  # noqa: E402
 
+if os.environ.get("BENCH_KEY"):
+    # One signing key for every worker and the benchmark, so its JWTs verify here.
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    payments._SIGNING_KEY = load_pem_private_key(  # type: ignore[assignment]
+        Path(os.environ["BENCH_KEY"]).read_bytes(), password=None
+    )
+
 _guards: list[Any] = []
 _build_guard = payments.build_guard
 

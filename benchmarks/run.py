@@ -28,7 +28,7 @@ if __package__ in (None, ""):  # run as a file: python benchmarks/run.py
     __package__ = "benchmarks"
 
 from benchmarks import fixtures as fixtures_module
-from benchmarks import inprocess, instructions, loopback, report
+from benchmarks import inprocess, instructions, loopback, report, revocation
 from benchmarks.registry import EXTRAS, Variant
 from benchmarks.report import Results, render, wrk_version
 from benchmarks.variants import SKIPPED, load_all
@@ -244,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     results.elapsed_s = time.perf_counter() - started
     page = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
     text = render(results, report.carried_instructions(page))
+    text = revocation.carry(page, text)  # measured by its own command
     print()
     print(text)
     if _writes(args):

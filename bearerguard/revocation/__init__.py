@@ -43,15 +43,17 @@ BUS_VARIABLE = "BEARERGUARD_BUS"
 
 
 def open_bus(url: str, **options: Any) -> RevocationBus:
-    """The bus a URL names: ``redis://``, ``rediss://``, ``unix://`` (Redis),
+    """The bus a URL names: ``redis://``, ``rediss://``, ``unix://``,
+    ``redis+sentinel://`` (Redis),
     ``postgresql+psycopg://``, ``postgresql://`` (PostgreSQL) or ``memory://``.
 
     Raises:
         ValueError: an unknown scheme.
         ImportError: the engine's extra is not installed.
     """
-    scheme = url.partition("://")[0].lower() if isinstance(url, str) else ""
-    if scheme in ("redis", "rediss", "unix"):
+    scheme, separator, _ = url.partition("://") if isinstance(url, str) else ("", "", "")
+    scheme = scheme.lower() if separator else ""
+    if scheme in ("redis", "rediss", "unix", "redis+sentinel", "rediss+sentinel"):
         from ._redis import RedisRevocationBus
 
         return RedisRevocationBus(url, **options)
@@ -62,7 +64,8 @@ def open_bus(url: str, **options: Any) -> RevocationBus:
     if scheme == "memory":
         return MemoryRevocationBus(**options)
     raise ValueError(
-        "unknown bus URL: use redis://, rediss://, unix://, postgresql+psycopg:// or memory://"
+        "unknown bus URL: use redis://, rediss://, unix://, redis+sentinel://, "
+        "postgresql+psycopg:// or memory://"
     )
 
 

@@ -40,10 +40,77 @@ return 1
 """
 
 
+_SENTINEL = ("redis+sentinel", "rediss+sentinel")
+
+
 def _describe(url: str) -> str:
-    # For logs and repr: scheme, host and port; never the password.
+    # For logs and repr: scheme and hosts; never the user or the password.
     parts = urllib.parse.urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}"
+    hosts = parts.netloc.rpartition("@")[2]
+    service = parts.path if parts.scheme in _SENTINEL else ""
+    return f"{parts.scheme}://{hosts}{service}"
+
+
+def _sentinel(url: str) -> tuple[list[tuple[str, int]], str, dict[str, Any]]:
+    """Sentinels, service name and master options of a ``redis+sentinel://`` URL.
+
+    ``redis+sentinel://[user:password@]host[:port][,host[:port]...]/service[/db]``;
+    ``rediss+sentinel://`` talks TLS to the master. The password is the master's.
+    """
+    parts = urllib.parse.urlsplit(url)
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    sentinels = []
+    for host in hosts.split(","):
+        name, _, port = host.partition(":")
+        if not name or (port and not port.isdigit()):
+            raise ValueError("a sentinel URL names host[:port] pairs joined by commas")
+        sentinels.append((name, int(port or 26379)))
+    path = [unquote for unquote in parts.path.split("/") if unquote]
+    if not path or len(path) > 2 or (len(path) == 2 and not path[1].isdigit()):
+        raise ValueError("a sentinel URL ends in /service_name or /service_name/db")
+    options: dict[str, Any] = {"db": int(path[1]) if len(path) == 2 else 0}
+    if userinfo:
+        user, _, password = userinfo.partition(":")
+        options["username"] = urllib.parse.unquote(user) or None
+        options["password"] = urllib.parse.unquote(password) or None
+    if parts.scheme == "rediss+sentinel":
+        options["ssl"] = True
+    return sentinels, urllib.parse.unquote(path[0]), options
+
+
+def _client(url: str, options: dict[str, Any], asynchronous: bool) -> Any:
+    """A redis-py client (sync or asyncio) for a URL, without retries."""
+    from redis.backoff import NoBackoff
+
+    if asynchronous:
+        import redis.asyncio as module
+        from redis.asyncio.retry import Retry
+        from redis.asyncio.sentinel import Sentinel
+    else:
+        import redis as module  # type: ignore[no-redef]
+        from redis.retry import Retry  # type: ignore[assignment]
+        from redis.sentinel import Sentinel  # type: ignore[assignment]
+
+    # No retries: a caller waits at most ``timeout`` per step, not four times it.
+    options = {"retry": Retry(NoBackoff(), 0), "health_check_interval": 0, **options}
+    if urllib.parse.urlsplit(url).scheme not in _SENTINEL:
+        return module.Redis.from_url(url, **options)
+    sentinels, service, master = _sentinel(url)
+    timeouts = {k: v for k, v in options.items() if k.startswith("socket_")}
+    sentinel = Sentinel(sentinels, sentinel_kwargs=timeouts)  # type: ignore[no-untyped-call]
+    return sentinel.master_for(service, **master, **options)
+
+
+def _sentinels(client: Any) -> list[Any]:
+    # A Sentinel-managed client's pool keeps the sentinels' own clients open.
+    manager = getattr(client.connection_pool, "sentinel_manager", None)
+    return [] if manager is None else list(manager.sentinels)
+
+
+async def _aclose(client: Any) -> None:
+    await client.aclose()
+    for sentinel in _sentinels(client):
+        await sentinel.aclose()
 
 
 class RedisRevocationBus:
@@ -57,7 +124,10 @@ class RedisRevocationBus:
     Args:
         url: Any URL ``redis.Redis.from_url`` accepts: ``redis://``, ``rediss://``
             (TLS, with ``ssl_*`` query options) or ``unix://``, with user, password
-            and database.
+            and database; or Redis Sentinel as
+            ``redis+sentinel://[user:password@]host:26379[,host:26379]/service[/db]``
+            (``rediss+sentinel://`` for TLS to the master), which redis-py's
+            ``Sentinel(...).master_for(service)`` follows through failovers.
         channel: The pub/sub channel.
         key_prefix: Prefix of the revocation-list keys.
         timeout: Longest wait for one call (publish, record, lookup, connect, a
@@ -86,9 +156,7 @@ class RedisRevocationBus:
         revocation_list: bool = True,
         **client_options: Any,
     ) -> None:
-        import redis
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
+        import redis  # noqa: F401  # fail here without the extra, not in a thread
 
         self.timeout = check_seconds(timeout, "timeout")
         self.heartbeat = check_seconds(heartbeat, "heartbeat")
@@ -102,10 +170,9 @@ class RedisRevocationBus:
             "socket_connect_timeout": self.timeout,
             **client_options,
         }
-        # No retries: a caller waits at most ``timeout`` per step, not four times it.
-        self._client = redis.Redis.from_url(
-            url, retry=Retry(NoBackoff(), 0), health_check_interval=0, **self._options
-        )
+        if urllib.parse.urlsplit(url).scheme in _SENTINEL:
+            _sentinel(url)  # a bad URL fails here
+        self._client = _client(url, self._options, asynchronous=False)
         self._record = self._client.register_script(_RECORD)
         self._counters = Counters()
         self._subscriber = Subscriber(
@@ -133,16 +200,12 @@ class RedisRevocationBus:
         Short-lived because an asyncio connection belongs to one event loop, and an
         app may run several; revocations are rare.
         """
-        import redis.asyncio
-        from redis.asyncio.retry import Retry
-        from redis.backoff import NoBackoff
-
         try:
-            client = redis.asyncio.Redis.from_url(
-                self._url, retry=Retry(NoBackoff(), 0), **self._options
-            )
-            async with client:
+            client = _client(self._url, self._options, asynchronous=True)
+            try:
                 await client.publish(self.channel, revocation.encode())
+            finally:
+                await _aclose(client)
         except Exception as exc:
             self._counters.failed_publish()
             raise RevocationError(f"{self._what}: publish failed ({type(exc).__name__})") from None
@@ -187,6 +250,8 @@ class RedisRevocationBus:
         """Stop the listener and close the pooled connections."""
         self._subscriber.close()
         self._client.close()
+        for sentinel in _sentinels(self._client):
+            sentinel.close()
 
     def _listener(self, deliver: Deliver) -> _RedisListener:
         return _RedisListener(self._url, self.channel, self.timeout, self._options, deliver)
@@ -205,13 +270,7 @@ class _RedisListener:
         self._pubsub: Any = None
 
     async def open(self) -> None:
-        import redis.asyncio
-        from redis.asyncio.retry import Retry
-        from redis.backoff import NoBackoff
-
-        self._client = redis.asyncio.Redis.from_url(
-            self._url, retry=Retry(NoBackoff(), 0), health_check_interval=0, **self._options
-        )
+        self._client = _client(self._url, self._options, asynchronous=True)
         self._pubsub = self._client.pubsub()
         await self._pubsub.subscribe(self._channel)
         while True:  # the subscription is live once the server confirms it
@@ -247,4 +306,4 @@ class _RedisListener:
                 await self._pubsub.aclose()
         finally:
             if self._client is not None:
-                await self._client.aclose()
+                await _aclose(self._client)

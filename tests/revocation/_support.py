@@ -144,3 +144,67 @@ class Proxy:
         self._closed = True
         self._thread.join(2)
         self._listener.close()
+
+
+class Introspection:
+    """A minimal RFC 7662 endpoint on 127.0.0.1 over ``tokens: {token: response}``."""
+
+    CLIENT = ("resource-server", "s3cret")
+
+    def __init__(self) -> None:
+        import json
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import parse_qs
+
+        tokens: dict[str, dict[str, Any]] = {}
+        self.tokens = tokens
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                form = parse_qs(self.rfile.read(length).decode())
+                body = json.dumps(tokens.get(form.get("token", [""])[0], {"active": False}))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body.encode())
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.endpoint = f"http://127.0.0.1:{self._server.server_port}/introspect"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def issue(self) -> str:
+        token = secrets.token_urlsafe(24)
+        now = int(time.time())
+        self.tokens[token] = {
+            "active": True,
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "sub": "user-7",
+            "client_id": "dashboard",
+            "scope": "payments.get",
+            "iat": now,
+            "exp": now + 600,
+            "jti": secrets.token_hex(8),
+        }
+        return token
+
+    def verifier(self) -> Any:
+        from bearerguard import IntrospectionVerifier
+
+        return IntrospectionVerifier(
+            endpoint=self.endpoint,
+            client_id=self.CLIENT[0],
+            client_secret=self.CLIENT[1],
+            audience=AUDIENCE,
+            accepts=lambda token: "." not in token,
+        )
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

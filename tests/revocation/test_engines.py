@@ -183,3 +183,163 @@ def test_rotate_publishes_and_the_grace_ends_by_each_guards_clock(make_bus: Any)
     wait_for(lambda: listener.stats().messages == 1, timeout=2)
     assert not refused(guard, issued.token)  # re-verified, with the shortened life
     wait_for(lambda: refused(guard, issued.token), timeout=3)
+
+
+def test_client_jwt_and_opaque_tokens_revoked_anywhere_are_refused_everywhere(
+    make_bus: Any,
+) -> None:
+    from ._support import Introspection
+
+    idp = Introspection()
+    store = open_store("memory://")
+    manager = TokenManager(store, revocation_bus=make_bus())
+
+    def worker() -> tuple[Guard, Any]:
+        bus = make_bus()
+        verifiers = [ClientTokenVerifier(TokenManager(store)), jwt_verifier(), idp.verifier()]
+        return Guard(verifiers, revocation_bus=bus), bus
+
+    try:
+        workers = [worker() for _ in range(3)]
+        for _, bus in workers:
+            subscribed(bus)
+        client = manager.issue(client_id=new_client_id(), label="a", scopes=["payments.get"])
+        tokens = [client.token, mint(), idp.issue()]
+        for guard, _ in workers:
+            for token in tokens:
+                assert not refused(guard, token)
+        manager.revoke(client.record.id)
+        workers[0][0].revoke(tokens[1])
+        workers[1][0].revoke(tokens[2])
+        for guard, _ in workers:
+            for token in tokens:
+                wait_for(lambda: refused(guard, token), timeout=2)  # noqa: B023
+        latecomer, _ = worker()  # started after: the list refuses the JWT and opaque token
+        assert all(refused(latecomer, token) for token in tokens)
+        for guard, _ in workers:
+            guard.close()
+        latecomer.close()
+    finally:
+        idp.stop()
+
+
+def test_postgres_takes_a_libpq_dsn(pg_url: str, names: str) -> None:
+    from bearerguard.revocation import PostgresRevocationBus
+
+    user = pg_url.split("//", 1)[1].split("@", 1)[0]
+    dsn = f"host=127.0.0.1 port=5432 dbname=test user={user}"
+    listener = PostgresRevocationBus(dsn, channel=names, table=names)
+    publisher = PostgresRevocationBus(pg_url, channel=names, table=names)
+    try:
+        guard = Guard([StaticTokenVerifier({"dev-token": ["a"]})], revocation_bus=listener)
+        subscribed(listener)
+        assert guard.check("GET", "/x", "Bearer dev-token") is not None
+        Guard([StaticTokenVerifier({"dev-token": ["a"]})], revocation_bus=publisher).revoke(
+            "dev-token"
+        )
+        wait_for(lambda: refused(guard, "dev-token"), timeout=2)
+    finally:
+        listener.close()
+        publisher.close()
+        import psycopg
+
+        with psycopg.connect(dsn, autocommit=True) as connection:
+            connection.execute(f"DROP TABLE IF EXISTS {names}")
+
+
+@pytest.mark.parametrize(
+    "url", ["mysql://x", "postgresql+asyncpg://x/y", "sqlite:///x.db", "", "redis"]
+)
+def test_open_bus_refuses_other_urls(url: str) -> None:
+    with pytest.raises(ValueError, match=r"unknown bus URL|PostgresRevocationBus needs"):
+        open_bus(url)
+
+
+def test_the_cli_reads_the_bus_from_the_environment(
+    redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store_url = f"sqlite:///{tmp_path / 'tokens.db'}"
+    server = TokenManager(open_store(store_url))
+    listener = open_bus(redis_url)
+    guard = Guard([ClientTokenVerifier(server)], revocation_bus=listener)
+    subscribed(listener)
+    issued = server.issue(client_id=new_client_id(), label="a", scopes=["payments.get"])
+    assert guard.check("GET", "/x", f"Bearer {issued.token}") is not None
+    monkeypatch.setenv("BEARERGUARD_BUS", redis_url)
+    assert main(["tokens", "revoke", issued.record.id, "--store", store_url]) == 0
+    wait_for(lambda: refused(guard, issued.token), timeout=2)
+    listener.close()
+
+
+@pytest.fixture
+def sentinel(redis_url: str, tmp_path: Path) -> Any:
+    """A Redis Sentinel on a free port, watching the machine's Redis as ``mymaster``."""
+    import shutil
+    import socket
+
+    import redis
+
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server is not installed (it runs the sentinel)")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = tmp_path / "sentinel.conf"  # the sentinel rewrites it: a file of its own
+    config.write_text(
+        f"port {port}\nbind 127.0.0.1\ndir {tmp_path}\nsentinel monitor mymaster 127.0.0.1 6379 1\n"
+    )
+    with subprocess.Popen(
+        [server, str(config), "--sentinel"], stdout=subprocess.DEVNULL
+    ) as process:
+        client = redis.Redis(port=port, socket_timeout=1)
+
+        def ready() -> bool:
+            try:
+                return client.sentinel_get_master_addr_by_name("mymaster") is not None
+            except redis.RedisError:
+                return False
+
+        wait_for(ready, timeout=10)
+        client.close()
+        yield f"redis+sentinel://127.0.0.1:{port}/mymaster/0"
+        process.terminate()
+
+
+def test_redis_through_sentinel(sentinel: str, names: str) -> None:
+    from bearerguard.revocation import RedisRevocationBus
+
+    listener = RedisRevocationBus(sentinel, channel=names, key_prefix=names + ":")
+    publisher = RedisRevocationBus(sentinel, channel=names, key_prefix=names + ":")
+    try:
+        guard = Guard([StaticTokenVerifier({"dev-token": ["a"]})], revocation_bus=listener)
+        subscribed(listener)
+        assert guard.check("GET", "/x", "Bearer dev-token") is not None
+        Guard([StaticTokenVerifier({"dev-token": ["a"]})], revocation_bus=publisher).revoke(
+            "dev-token"
+        )
+        wait_for(lambda: refused(guard, "dev-token"), timeout=2)
+        assert "127.0.0.1" in repr(publisher)
+    finally:
+        listener.close()
+        publisher.close()
+        import redis
+
+        client = redis.Redis()
+        client.delete(*client.keys(f"{names}:*"))
+        client.close()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis+sentinel://127.0.0.1:26379",
+        "redis+sentinel://127.0.0.1:26379/mymaster/zero",
+        "redis+sentinel://127.0.0.1:port/mymaster",
+    ],
+)
+def test_bad_sentinel_urls_are_refused(url: str) -> None:
+    from bearerguard.revocation import RedisRevocationBus
+
+    with pytest.raises(ValueError, match="sentinel URL"):
+        RedisRevocationBus(url)
