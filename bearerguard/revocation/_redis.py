@@ -7,8 +7,10 @@ import urllib.parse
 from collections.abc import Sequence
 from typing import Any
 
+from ..stores._bounded import BoundedCalls
 from ._bus import BusStats, Counters, RevocationError, RevocationSink, check_seconds
 from ._message import Revocation
+from ._redis_clients import SENTINEL, aclose, client, describe, sentinel_parts, sentinels
 from ._subscriber import Deliver, Subscriber
 
 __all__ = ["RedisRevocationBus"]
@@ -40,79 +42,6 @@ return 1
 """
 
 
-_SENTINEL = ("redis+sentinel", "rediss+sentinel")
-
-
-def _describe(url: str) -> str:
-    # For logs and repr: scheme and hosts; never the user or the password.
-    parts = urllib.parse.urlsplit(url)
-    hosts = parts.netloc.rpartition("@")[2]
-    service = parts.path if parts.scheme in _SENTINEL else ""
-    return f"{parts.scheme}://{hosts}{service}"
-
-
-def _sentinel(url: str) -> tuple[list[tuple[str, int]], str, dict[str, Any]]:
-    """Sentinels, service name and master options of a ``redis+sentinel://`` URL.
-
-    ``redis+sentinel://[user:password@]host[:port][,host[:port]...]/service[/db]``;
-    ``rediss+sentinel://`` talks TLS to the master. The password is the master's.
-    """
-    parts = urllib.parse.urlsplit(url)
-    userinfo, _, hosts = parts.netloc.rpartition("@")
-    sentinels = []
-    for host in hosts.split(","):
-        name, _, port = host.partition(":")
-        if not name or (port and not port.isdigit()):
-            raise ValueError("a sentinel URL names host[:port] pairs joined by commas")
-        sentinels.append((name, int(port or 26379)))
-    path = [unquote for unquote in parts.path.split("/") if unquote]
-    if not path or len(path) > 2 or (len(path) == 2 and not path[1].isdigit()):
-        raise ValueError("a sentinel URL ends in /service_name or /service_name/db")
-    options: dict[str, Any] = {"db": int(path[1]) if len(path) == 2 else 0}
-    if userinfo:
-        user, _, password = userinfo.partition(":")
-        options["username"] = urllib.parse.unquote(user) or None
-        options["password"] = urllib.parse.unquote(password) or None
-    if parts.scheme == "rediss+sentinel":
-        options["ssl"] = True
-    return sentinels, urllib.parse.unquote(path[0]), options
-
-
-def _client(url: str, options: dict[str, Any], asynchronous: bool) -> Any:
-    """A redis-py client (sync or asyncio) for a URL, without retries."""
-    from redis.backoff import NoBackoff
-
-    if asynchronous:
-        import redis.asyncio as module
-        from redis.asyncio.retry import Retry
-        from redis.asyncio.sentinel import Sentinel
-    else:
-        import redis as module  # type: ignore[no-redef]
-        from redis.retry import Retry  # type: ignore[assignment]
-        from redis.sentinel import Sentinel  # type: ignore[assignment]
-
-    # No retries: a caller waits at most ``timeout`` per step, not four times it.
-    options = {"retry": Retry(NoBackoff(), 0), "health_check_interval": 0, **options}
-    if urllib.parse.urlsplit(url).scheme not in _SENTINEL:
-        return module.Redis.from_url(url, **options)
-    sentinels, service, master = _sentinel(url)
-    timeouts = {k: v for k, v in options.items() if k.startswith("socket_")}
-    sentinel = Sentinel(sentinels, sentinel_kwargs=timeouts)  # type: ignore[no-untyped-call]
-    return sentinel.master_for(service, **master, **options)
-
-
-def _sentinels(client: Any) -> list[Any]:
-    # A Sentinel-managed client's pool keeps the sentinels' own clients open.
-    manager = getattr(client.connection_pool, "sentinel_manager", None)
-    return [] if manager is None else list(manager.sentinels)
-
-
-async def _aclose(client: Any) -> None:
-    await client.aclose()
-    for sentinel in _sentinels(client):
-        await sentinel.aclose()
-
-
 class RedisRevocationBus:
     """A revocation bus on Redis, through redis-py.
 
@@ -138,6 +67,8 @@ class RedisRevocationBus:
             every verification miss (a miss that cannot read it is a 503). False: the
             bus only carries evictions, so an outage never fails a request, and
             ``guard.revoke`` is not available.
+        max_concurrency: Calls (publish, record, lookup) under way at once in this
+            process; each answers within ``timeout`` whatever the network does.
         **client_options: Passed on to both redis-py clients (``ssl_ca_certs``, say).
 
     Raises:
@@ -154,6 +85,7 @@ class RedisRevocationBus:
         timeout: float = 1.0,
         heartbeat: float = 1.0,
         revocation_list: bool = True,
+        max_concurrency: int = 4,
         **client_options: Any,
     ) -> None:
         import redis  # noqa: F401  # fail here without the extra, not in a thread
@@ -164,16 +96,21 @@ class RedisRevocationBus:
         self.channel = channel
         self.key_prefix = key_prefix
         self._url = url
-        self._what = f"redis {_describe(url)}"
+        self._what = f"redis {describe(url)}"
         self._options = {
             "socket_timeout": self.timeout,
             "socket_connect_timeout": self.timeout,
             **client_options,
         }
-        if urllib.parse.urlsplit(url).scheme in _SENTINEL:
-            _sentinel(url)  # a bad URL fails here
-        self._client = _client(url, self._options, asynchronous=False)
+        if urllib.parse.urlsplit(url).scheme in SENTINEL:
+            sentinel_parts(url)  # a bad URL fails here
+        self._client = client(url, self._options, asynchronous=False)
         self._record = self._client.register_script(_RECORD)
+        # redis-py's socket timeouts bound each read and the connect, but one call can
+        # take several (connect, handshake, command): the bounded calls cap the whole.
+        self._calls = BoundedCalls(
+            "the Redis revocation bus", timeout=self.timeout, max_concurrency=max_concurrency
+        )
         self._counters = Counters()
         self._subscriber = Subscriber(
             self._what,
@@ -184,12 +121,12 @@ class RedisRevocationBus:
         )
 
     def __repr__(self) -> str:
-        return f"RedisRevocationBus({_describe(self._url)!r})"
+        return f"RedisRevocationBus({describe(self._url)!r})"
 
     def publish(self, revocation: Revocation) -> None:
         """``PUBLISH`` the revocation to every subscribed process."""
         try:
-            self._client.publish(self.channel, revocation.encode())
+            self._calls.call(self._client.publish, self.channel, revocation.encode())
         except Exception as exc:
             self._counters.failed_publish()
             raise RevocationError(f"{self._what}: publish failed ({type(exc).__name__})") from None
@@ -200,12 +137,17 @@ class RedisRevocationBus:
         Short-lived because an asyncio connection belongs to one event loop, and an
         app may run several; revocations are rare.
         """
-        try:
-            client = _client(self._url, self._options, asynchronous=True)
+        import asyncio
+
+        async def publish() -> None:
+            publisher = client(self._url, self._options, asynchronous=True)
             try:
-                await client.publish(self.channel, revocation.encode())
+                await publisher.publish(self.channel, revocation.encode())
             finally:
-                await _aclose(client)
+                await aclose(publisher)
+
+        try:
+            await asyncio.wait_for(publish(), self.timeout)
         except Exception as exc:
             self._counters.failed_publish()
             raise RevocationError(f"{self._what}: publish failed ({type(exc).__name__})") from None
@@ -218,19 +160,24 @@ class RedisRevocationBus:
         """Set one key per id, expiring at ``expires_at`` (None: never)."""
         keep = 0 if expires_at is None else max(1, math.ceil(expires_at * 1000))
         value = repr(float(revocation.before or 0.0))
-        try:
+
+        def record() -> None:
             with self._client.pipeline(transaction=False) as pipe:
                 for record_id in revocation.ids:
                     key = self.key_prefix + record_id
                     self._record(keys=[key], args=[value, keep], client=pipe)
                 pipe.execute()
+
+        try:
+            self._calls.call(record)
         except Exception as exc:
             raise RevocationError(f"{self._what}: record failed ({type(exc).__name__})") from None
 
     def lookup(self, ids: Sequence[str], now: float) -> dict[str, float]:
         """One ``MGET``; an expired key is gone, so every value found is in force."""
         try:
-            values = self._client.mget([self.key_prefix + record_id for record_id in ids])
+            keys = [self.key_prefix + record_id for record_id in ids]
+            values = self._calls.call(self._client.mget, keys)
         except Exception as exc:
             raise RevocationError(f"{self._what}: lookup failed ({type(exc).__name__})") from None
         found = {}
@@ -250,7 +197,7 @@ class RedisRevocationBus:
         """Stop the listener and close the pooled connections."""
         self._subscriber.close()
         self._client.close()
-        for sentinel in _sentinels(self._client):
+        for sentinel in sentinels(self._client):
             sentinel.close()
 
     def _listener(self, deliver: Deliver) -> _RedisListener:
@@ -270,7 +217,7 @@ class _RedisListener:
         self._pubsub: Any = None
 
     async def open(self) -> None:
-        self._client = _client(self._url, self._options, asynchronous=True)
+        self._client = client(self._url, self._options, asynchronous=True)
         self._pubsub = self._client.pubsub()
         await self._pubsub.subscribe(self._channel)
         while True:  # the subscription is live once the server confirms it
@@ -306,4 +253,4 @@ class _RedisListener:
                 await self._pubsub.aclose()
         finally:
             if self._client is not None:
-                await _aclose(self._client)
+                await aclose(self._client)

@@ -343,3 +343,15 @@ def test_bad_sentinel_urls_are_refused(url: str) -> None:
 
     with pytest.raises(ValueError, match="sentinel URL"):
         RedisRevocationBus(url)
+
+
+def test_apublish_reaches_the_listeners(make_bus: Any) -> None:
+    import asyncio
+
+    listener, publisher = make_bus(), make_bus()
+    guard = Guard([StaticTokenVerifier({"dev-token": ["a"]})], revocation_bus=listener)
+    subscribed(listener)
+    assert guard.check("GET", "/x", "Bearer dev-token") is not None
+    publisher.record(Revocation(key=KEY), time.time() + 60)
+    asyncio.run(publisher.apublish(Revocation(key=KEY)))
+    wait_for(lambda: refused(guard, "dev-token"), timeout=2)
