@@ -94,11 +94,11 @@ def open_application_store(url: str) -> ApplicationStore:
     """
     from ..stores import open_store
 
-    token_store = open_store(url)  # validates the URL the same way, and opens nothing
+    open_store(url)  # refuses a bad URL or a missing driver alike; connects to nothing
     if url == "memory://":
         return MemoryApplicationStore()
     if url.startswith("sqlite://"):
         return SQLiteApplicationStore(url[len("sqlite:///") :])
     from .sql import SQLApplicationStore
 
-    return SQLApplicationStore(token_store.engine)  # type: ignore[attr-defined]
+    return SQLApplicationStore(url)  # its own engine, disposed by close()

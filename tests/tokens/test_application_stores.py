@@ -156,3 +156,51 @@ def test_open_application_store_follows_the_token_store_urls(tmp_path: Path) -> 
         open_application_store("nonsense")
     with pytest.raises(ValueError, match="names a file"):
         open_application_store("sqlite:///:memory:")
+
+
+def test_open_application_store_speaks_postgresql(pg_url: str) -> None:
+    from bearerguard.dashboard import SQLApplicationStore
+
+    store = open_application_store(pg_url)
+    assert isinstance(store, SQLApplicationStore)
+    store.close()
+
+
+def test_no_secret_is_in_a_postgresql_column_in_plaintext(pg_engine: Any, pg_schema: str) -> None:
+    from sqlalchemy import text
+
+    from bearerguard.dashboard import (
+        ApplicationRegistry,
+        SecretBox,
+        SQLApplicationStore,
+        new_secret_key,
+    )
+    from bearerguard.stores import SQLTokenStore
+    from bearerguard.tokens import TokenManager
+
+    manager = TokenManager(SQLTokenStore(pg_engine, schema=pg_schema), prefix="pay_live_")
+    registry = ApplicationRegistry(
+        SQLApplicationStore(pg_engine, schema=pg_schema), manager, SecretBox(new_secret_key())
+    )
+    created = registry.create(owner="user-1", name="Shop")
+    client_id = created.application.client_id
+    rotated = registry.rotate_webhook_secret(client_id)
+    issued = registry.issue_token(client_id, label="x", scopes=["payments.get"])
+    manager.close()
+
+    dumped = ""
+    with pg_engine.connect() as connection:
+        for table in ("bearerguard_applications", "bearerguard_tokens"):
+            rows = connection.execute(text(f'SELECT * FROM "{pg_schema}".{table}'))  # noqa: S608
+            for row in rows:
+                dumped += " ".join(
+                    value.hex() + repr(bytes(value))
+                    if isinstance(value, (bytes, memoryview))
+                    else str(value)
+                    for value in row
+                )
+    assert client_id in dumped
+    for secret in (created.webhook_secret, rotated.webhook_secret, issued.token):
+        assert secret not in dumped
+        assert secret.encode().hex() not in dumped
+    assert registry.webhook_secrets(client_id) == (rotated.webhook_secret, created.webhook_secret)
