@@ -22,12 +22,19 @@ from fastapi.security.base import SecurityBase
 from starlette.requests import HTTPConnection
 
 from ._asgi import enforce
+from ._routes import mark, public
 from .context import PRINCIPAL_KEY
 from .exceptions import MissingCredentialsError
 from .principal import Principal
 from .rules import Requirement
 
-__all__ = ["SCHEME_NAME", "current_principal", "require_scopes"]
+__all__ = [
+    "SCHEME_NAME",
+    "current_principal",
+    "optional_principal",
+    "public",
+    "require_scopes",
+]
 
 SCHEME_NAME = "BearerGuard"
 """The security scheme's name in the OpenAPI document."""
@@ -68,3 +75,19 @@ async def current_principal(request: HTTPConnection) -> Principal:
     if principal is None:
         raise MissingCredentialsError()
     return principal
+
+
+async def optional_principal(request: HTTPConnection) -> Principal | None:
+    """``Depends(optional_principal)``: the verified principal, or None without a token.
+
+    The route needs no ``public_paths`` entry: the middleware learns from the app's
+    routes that a token is optional here. A token that is sent is still verified, and
+    a bad one is refused (401) before the endpoint runs.
+    """
+    if PRINCIPAL_KEY not in request.scope:
+        raise RuntimeError("bearerguard: add BearerGuardMiddleware to the application")
+    principal: Principal | None = request.scope[PRINCIPAL_KEY]
+    return principal
+
+
+mark(optional_principal, "optional")

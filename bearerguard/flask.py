@@ -20,6 +20,7 @@ from typing import Any, TypeVar, cast
 from flask import Response, request
 from werkzeug.local import LocalProxy
 
+from ._routes import mark, public
 from .context import PRINCIPAL_KEY
 from .exceptions import AuthError, MissingCredentialsError
 from .guard import Guard
@@ -27,7 +28,7 @@ from .principal import Principal
 from .rules import Requirement
 from .werkzeug import GUARD_KEY, wsgi_denial
 
-__all__ = ["current_principal", "require_scopes"]
+__all__ = ["current_principal", "public", "require_scopes"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -47,23 +48,33 @@ class _Refused(Exception):
 
 
 def require_scopes(
-    *scopes: str, any_scopes: Iterable[str] = (), kinds: Iterable[str] = ()
+    *scopes: str,
+    any_scopes: Iterable[str] = (),
+    kinds: Iterable[str] = (),
+    optional: bool = False,
 ) -> Callable[[_F], _F]:
     """Decorate a view: its caller must hold these scopes (and be of these kinds).
 
     Place it below ``@app.route``. Refusals get the same answers as the middleware's,
     and so does an :class:`~bearerguard.exceptions.AuthError` the view raises itself.
+
+    With ``optional=True`` a request without a token reaches the view anonymously
+    (``current_principal`` is None), as with flask-httpauth's ``optional``; the
+    middleware learns this from the app and needs no ``public_paths`` entry. A token
+    that is presented must still be valid (401) and hold the scopes (403).
     """
     requirement = Requirement.build(scopes, any_scopes, kinds)
 
     def decorator(view: _F) -> _F:
-        def guard_and_principal() -> tuple[Guard, Principal]:
+        def guard_and_principal() -> tuple[Guard, Principal | None]:
             environ = request.environ
             guard: Guard | None = environ.get(GUARD_KEY)
             if guard is None:
                 raise RuntimeError("bearerguard: wrap app.wsgi_app in BearerGuardMiddleware")
             principal: Principal | None = environ.get(PRINCIPAL_KEY)
             if principal is None:
+                if optional:
+                    return guard, None
                 raise _Refused(guard, MissingCredentialsError())
             try:
                 guard.authorize(principal, requirement)
@@ -90,7 +101,7 @@ def require_scopes(
                 except AuthError as error:
                     return refusal(guard, error)
 
-            return cast("_F", async_wrapper)
+            return cast("_F", mark(async_wrapper, "optional") if optional else async_wrapper)
 
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -103,6 +114,6 @@ def require_scopes(
             except AuthError as error:
                 return refusal(guard, error)
 
-        return cast("_F", wrapper)
+        return cast("_F", mark(wrapper, "optional") if optional else wrapper)
 
     return decorator

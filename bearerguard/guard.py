@@ -8,10 +8,12 @@ only build a :class:`~bearerguard.RequestContext` and render what comes back.
 
 from __future__ import annotations
 
+import copy
 import functools
 import re
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
@@ -130,6 +132,7 @@ class Guard(Revoking):
         self.realm = realm
         self.rules: tuple[Rule, ...] = tuple(rules)
         self.public_paths: tuple[str, ...] = tuple(public_paths)
+        self.default = default
         self._table: RuleTable = RuleSet(self.rules, self.public_paths, default)
         self._renderer = renderer
         self.resource_metadata: ResourceMetadata | None = None
@@ -156,6 +159,8 @@ class Guard(Revoking):
         self._flights = Flights()
         self._aflights = AsyncFlights()
         self._verifiers_lock = threading.Lock()
+        # Guards made by with_rules(): they get this one's verifiers when they change.
+        self._views: weakref.WeakSet[Guard] = weakref.WeakSet()
         for verifier in self.verifiers:
             _bind(verifier, self)
         self._revocations: GuardRevocations | None = None
@@ -178,8 +183,7 @@ class Guard(Revoking):
         with self._verifiers_lock:
             # One new tuple, assigned at once: a request in flight sees the old or the new.
             entries = (entry, *self._entries) if first else (*self._entries, entry)
-            self._entries = entries
-            self.verifiers = tuple(each.verifier for each in entries)
+            self._set_entries(entries)
         _bind(verifier, self)
 
     def remove_verifier(self, verifier: Verifier) -> None:
@@ -197,8 +201,12 @@ class Guard(Revoking):
                 raise ValueError(f"{verifier!r} is not a verifier of this guard")
             if not entries:
                 raise ValueError("a Guard needs at least one verifier")
-            self._entries = entries
-            self.verifiers = tuple(each.verifier for each in entries)
+            self._set_entries(entries)
+
+    def _set_entries(self, entries: tuple[Entry, ...]) -> None:
+        verifiers = tuple(each.verifier for each in entries)
+        for guard in (self, *self._views):
+            guard._entries, guard.verifiers = entries, verifiers
 
     # -- deciding -------------------------------------------------------------------
 
@@ -241,6 +249,26 @@ class Guard(Revoking):
         if self.resource_metadata is not None and path in self.resource_metadata.paths:
             return PUBLIC
         return self._table.match(method, path)
+
+    def with_rules(self, rules: Iterable[Rule]) -> Guard:
+        """A guard that consults ``rules`` after the public paths, before this one's rules.
+
+        It shares this guard's cache, single flights and renderer, so a token verified
+        or invalidated through either is so in both, and it follows this guard's
+        verifiers as :meth:`add_verifier` and :meth:`remove_verifier` change them. The
+        adapters call it once with the routes an app declares public; this guard is
+        left unchanged, so it can serve other apps.
+        """
+        extended = copy.copy(self)
+        extended.rules = (*rules, *self.rules)
+        extended._table = RuleSet(extended.rules, self.public_paths, self.default)
+        if self.resource_metadata is not None:
+            extended._table = self.resource_metadata.serving(extended._table)
+        extended._views = weakref.WeakSet()
+        with self._verifiers_lock:
+            self._views.add(extended)
+            extended._entries, extended.verifiers = self._entries, self.verifiers
+        return extended
 
     def _start(self, request: RequestContext) -> Principal | _Miss | None:
         """Everything up to the verifier call: requirement, token, cache."""

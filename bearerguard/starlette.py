@@ -14,20 +14,28 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 from starlette.authentication import AuthCredentials, BaseUser, UnauthenticatedUser
 from starlette.requests import HTTPConnection
 
 from ._asgi import Receive, Scope, Send, enforce, request_context, send_denial
-from .context import PRINCIPAL_KEY
+from ._asgi_routes import public_rules
+from ._routes import public
+from .context import PRINCIPAL_KEY, RequestContext
 from .exceptions import AuthError
 from .guard import Guard
 from .principal import Principal
 from .rules import Requirement
 
-__all__ = ["BearerGuardMiddleware", "PrincipalCredentials", "PrincipalUser", "requires"]
+__all__ = [
+    "BearerGuardMiddleware",
+    "PrincipalCredentials",
+    "PrincipalUser",
+    "public",
+    "requires",
+]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 ASGIApp = Callable[[Scope, Receive, Send], Any]
@@ -85,6 +93,13 @@ class BearerGuardMiddleware:
     Args:
         app: The ASGI application to protect.
         guard: The guard that decides.
+        public_docs: Serve FastAPI's own documentation routes (``docs_url``,
+            ``redoc_url``, ``openapi_url``, the Swagger UI OAuth 2 redirect) without a
+            token. False puts them under the guard's rules like any other path.
+
+    Routes declared public on the route (``@public``, ``optional_principal``) are
+    learned from the app's routing table on the first request and consulted after the
+    guard's ``public_paths``, before its rules.
 
     A CORS preflight (``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``)
     passes without a token. A WebSocket handshake is refused with an HTTP answer where
@@ -93,11 +108,20 @@ class BearerGuardMiddleware:
     (``requires``, ``require_scopes``) is rendered here, before the response starts.
     """
 
-    def __init__(self, app: ASGIApp, guard: Guard) -> None:
+    def __init__(self, app: ASGIApp, guard: Guard, *, public_docs: bool = True) -> None:
         if not isinstance(guard, Guard):
             raise TypeError("guard must be a bearerguard.Guard")
         self.app = app
         self.guard = guard
+        self.public_docs = public_docs
+        # Routes declared public are read on the first request, when all are registered;
+        # after it, the guard that knows them decides, at no cost per request.
+        self._adecide: Callable[[RequestContext], Awaitable[Principal | None]] = self._learn
+
+    async def _learn(self, request: RequestContext) -> Principal | None:
+        rules = public_rules(self.app, docs=self.public_docs)
+        self._adecide = (self.guard.with_rules(rules) if rules else self.guard).adecide
+        return await self._adecide(request)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -106,7 +130,7 @@ class BearerGuardMiddleware:
         guard = self.guard
         try:
             request = request_context(scope)
-            principal = None if request is None else await guard.adecide(request)
+            principal = None if request is None else await self._adecide(request)
         except AuthError as error:
             await send_denial(scope, send, guard, error)
             return

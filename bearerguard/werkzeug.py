@@ -10,12 +10,14 @@ Flask is not needed; only the standard WSGI protocol is used.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
+from ._wsgi_routes import find_app, public_rules
 from .context import PRINCIPAL_KEY, RequestContext
 from .exceptions import AuthError
 from .guard import Guard
+from .principal import Principal
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -52,6 +54,10 @@ class BearerGuardMiddleware:
         app: The WSGI application to protect.
         guard: The guard that decides.
 
+    Views a Flask app declares public (``@public``, ``require_scopes(optional=True)``)
+    are learned from its URL map on the first request and consulted after the guard's
+    ``public_paths``, before its rules.
+
     Rules match ``PATH_INFO``: the path the application routes on, relative to
     ``SCRIPT_NAME`` when it is mounted. A server joins repeated ``Authorization``
     headers with a comma, which makes them malformed (400).
@@ -62,12 +68,22 @@ class BearerGuardMiddleware:
             raise TypeError("guard must be a bearerguard.Guard")
         self.app = app
         self.guard = guard
+        # A Flask app's views are registered after app.wsgi_app is wrapped: the ones
+        # declared public are read on the first request; after it, the guard that knows
+        # them decides, at no cost per request.
+        self._decide: Callable[[RequestContext], Principal | None] = self._learn
+
+    def _learn(self, request: RequestContext) -> Principal | None:
+        routed = find_app(self.app)
+        rules = [] if routed is None else public_rules(routed)
+        self._decide = (self.guard.with_rules(rules) if rules else self.guard).decide
+        return self._decide(request)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         guard = self.guard
         request = request_context(environ)
         try:
-            principal = None if request is None else guard.decide(request)
+            principal = None if request is None else self._decide(request)
         except AuthError as error:
             status, headers, body = wsgi_denial(guard, error, environ.get("REQUEST_METHOD", ""))
             start_response(status, headers)

@@ -310,5 +310,8 @@ def test_docs_offer_the_authorize_button_and_stay_reachable() -> None:
     assert SCHEME_NAME in schema.json()["components"]["securitySchemes"]
 
 
-def test_docs_are_protected_unless_declared_public() -> None:
-    assert TestClient(declarations_app([])).get("/openapi.json").status_code == 401
+def test_docs_are_public_unless_the_middleware_is_told_otherwise() -> None:
+    assert TestClient(declarations_app([])).get("/openapi.json").status_code == 200
+    app = FastAPI()
+    app.add_middleware(BearerGuardMiddleware, guard=make_guard(), public_docs=False)
+    assert TestClient(app).get("/openapi.json").status_code == 401

@@ -1,0 +1,84 @@
+"""Routes that declare their own access: the ``public`` marker, and rules made from routes.
+
+A view or dependency carries its access as a function attribute, which the adapters
+read once from the app's routing table (never per request) and turn into public
+:class:`~bearerguard.Rule` objects the guard consults before the app runs. Nothing here
+knows a framework or a token format.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from typing import Any, Literal, TypeVar
+
+from .rules import Rule
+
+__all__ = ["ACCESS", "Access", "access_of", "mark", "public", "public_rule"]
+
+ACCESS = "__bearerguard_access__"
+"""The function attribute that holds a route's declared access."""
+
+Access = Literal["public", "optional"]
+"""``public``: no token needed; ``optional``: no token needed, one presented is used."""
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+# Starlette's "{name:convertor}" and Werkzeug's "<convertor(args):name>" placeholders.
+_STARLETTE_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::([A-Za-z_]+))?\}")
+_WERKZEUG_PARAM = re.compile(
+    r"<(?:([A-Za-z_][A-Za-z0-9_]*)(?:\([^)]*\))?:)?([A-Za-z_][A-Za-z0-9_]*)>"
+)
+
+
+def mark(func: _F, access: Access) -> _F:
+    """Record ``access`` on a view or dependency and return it unchanged."""
+    setattr(func, ACCESS, access)
+    return func
+
+
+def public(view: _F) -> _F:
+    """Declare a view public: it needs no token, with no entry in ``public_paths``.
+
+    ```python
+    @app.get("/health")
+    @public
+    async def health(): ...
+    ```
+
+    The middleware learns it from the app's routes when it first runs, so it still
+    decides before the app: a token that is presented is verified, and a bad one is
+    refused (401), as on every public path.
+    """
+    return mark(view, "public")
+
+
+def access_of(func: object) -> Access | None:
+    """The access a view or dependency declares, if any."""
+    access = getattr(func, ACCESS, None)
+    return access if access in ("public", "optional") else None
+
+
+def public_rule(methods: Iterable[str] | None, template: str, *, werkzeug: bool = False) -> Rule:
+    """A public rule for a route's methods (None: every method) and path template.
+
+    Typed placeholders (``{id:int}``, ``<int:id>``) become one-segment parameters and
+    ``path`` placeholders stay the rest of the path: the rule may match a few paths the
+    router would not route, which then answer 404 without a token.
+    """
+    if werkzeug:
+        path = _WERKZEUG_PARAM.sub(_werkzeug_placeholder, template)
+    else:
+        path = _STARLETTE_PARAM.sub(_starlette_placeholder, template)
+    listed = sorted(methods) if methods else "*"
+    return Rule(listed, path or "/", public=True)
+
+
+def _starlette_placeholder(match: re.Match[str]) -> str:
+    name, convertor = match.group(1), match.group(2)
+    return f"{{{name}:path}}" if convertor == "path" else f"{{{name}}}"
+
+
+def _werkzeug_placeholder(match: re.Match[str]) -> str:
+    convertor, name = match.group(1), match.group(2)
+    return f"{{{name}:path}}" if convertor == "path" else f"{{{name}}}"
