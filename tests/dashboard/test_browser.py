@@ -56,12 +56,13 @@ class Server:
             return int(error.code)
 
 
-@pytest.fixture
-def example_server(tmp_path: Path) -> Iterator[Server]:
+@pytest.fixture(scope="module")
+def example_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """``examples/fastapi_app.py`` under uvicorn on a free loopback port."""
+    store = tmp_path_factory.mktemp("example") / "payments.db"
     env = {
         **os.environ,
-        "PAYMENTS_STORE": f"sqlite:///{tmp_path / 'payments.db'}",
+        "PAYMENTS_STORE": f"sqlite:///{store}",
         "BEARERGUARD_SECRET_KEY": new_secret_key(),
     }
     argv = [sys.executable, "-m", "uvicorn", "fastapi_app:app", "--app-dir", str(EXAMPLES)]
@@ -300,3 +301,45 @@ def test_a_merchant_manages_tokens_in_the_browser(
         assert plaintext not in log
     for name in ("dialog-create-token", "dialog-token-shown-once", "token-list"):
         assert (tmp_path / f"{name}.png").stat().st_size > 5_000
+
+
+def test_the_page_signs_in_again_or_asks_for_a_token(browser: Any, example_server: Server) -> None:
+    origin = example_server.url
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+
+    # The access token is refused once (it expired, say): the page signs in again.
+    refusals: list[str] = []
+
+    def refuse_once(route: Any) -> None:
+        if refusals:
+            route.continue_()
+        else:
+            refusals.append(route.request.url)
+            route.fulfill(status=401, content_type="application/json", body="{}")
+
+    page.route("**/dashboard/api/applications", refuse_once)
+    logins: list[str] = []
+    page.on("request", lambda r: r.url.endswith("/dev/login") and logins.append(r.method))
+    page.goto(origin + "/dashboard/")
+    page.get_by_role("heading", name="Your applications").wait_for()
+    assert (len(refusals), logins) == (1, ["POST", "POST"])
+
+    # Without a working login the page asks for a token, and takes a pasted one.
+    page.unroute("**/dashboard/api/applications")
+    page.route("**/dev/login", lambda route: route.fulfill(status=404, body=""))
+    page.reload()
+    page.get_by_text("Signing in failed: paste an access token instead.").wait_for()
+    field = page.get_by_label("OAuth access token")
+    assert field.get_attribute("type") == "password"
+    request = urllib.request.Request(origin + "/dev/login", data=b"", method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        token = json.load(response)["access_token"]
+    field.fill(token)
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", name="Your applications").wait_for()
+    assert field.input_value() == ""
+    assert token not in page.content()
+    assert page.evaluate("localStorage.length + sessionStorage.length") == 0
+    context.close()

@@ -26,7 +26,7 @@
     }
   }
 
-  async function call(method, path, payload) {
+  async function call(method, path, payload, retried) {
     if (!accessToken) {
       await signIn();
     }
@@ -43,8 +43,13 @@
       document = {};
     }
     if (response.status === 401) {
+      // The access token expired (or was revoked): sign in again once, then retry.
       accessToken = null;
+      if (loginUrl && !retried) {
+        return call(method, path, payload, true);
+      }
       showSignIn("Your session has ended: sign in again.");
+      throw signInNeeded();
     }
     if (!response.ok) {
       throw new ApiError(response.status, document);
@@ -55,7 +60,7 @@
   async function signIn() {
     if (!loginUrl) {
       showSignIn();
-      throw new ApiError(401, { detail: "Sign in first." });
+      throw signInNeeded();
     }
     const response = await fetch(loginUrl, {
       method: "POST",
@@ -65,10 +70,17 @@
     const document = response.ok ? await response.json() : {};
     if (!document.access_token) {
       showSignIn("Signing in failed: paste an access token instead.");
-      throw new ApiError(401, { detail: "Sign in first." });
+      throw signInNeeded();
     }
     accessToken = document.access_token;
     $("who").textContent = document.subject ? "Signed in as " + document.subject : "Signed in";
+  }
+
+  // The error of a call that cannot be made before signing in: already on screen.
+  function signInNeeded() {
+    const error = new ApiError(401, { detail: "Sign in first." });
+    error.shown = true;
+    return error;
   }
 
   function showSignIn(message) {
@@ -94,8 +106,8 @@
   }
 
   function failed(error) {
-    if (error instanceof ApiError && error.status === 422) {
-      return; // shown next to the fields
+    if (error.shown || (error instanceof ApiError && error.status === 422)) {
+      return; // on screen already: the sign-in form, or next to the fields
     }
     alertError(error instanceof ApiError ? error.message : "The dashboard could not reach the server.");
   }
