@@ -16,30 +16,34 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from fastapi import Security
+from fastapi import FastAPI, Security
 from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.security.base import SecurityBase
 from starlette.requests import HTTPConnection
 
 from ._asgi import enforce
+from ._asgi_routes import route_access, walk_routes
+from ._oauth2_flows import OAuth2Flows
+from ._openapi import BEARER_DESCRIPTION, OAUTH2_SCHEME_NAME, SCHEME_NAME, Operation, describe
 from ._routes import mark, public
 from .context import PRINCIPAL_KEY
 from .exceptions import MissingCredentialsError
+from .guard import Guard
 from .principal import Principal
 from .rules import Requirement
 
 __all__ = [
+    "OAUTH2_SCHEME_NAME",
     "SCHEME_NAME",
+    "OAuth2Flows",
     "current_principal",
+    "document_security",
     "optional_principal",
     "public",
     "require_scopes",
 ]
 
-SCHEME_NAME = "BearerGuard"
-"""The security scheme's name in the OpenAPI document."""
-
-_MODEL = HTTPBearerModel(description="A bearer token: an OAuth access token or a client token.")
+_MODEL = HTTPBearerModel(description=BEARER_DESCRIPTION)
 
 
 class _RouteRequirement(SecurityBase):
@@ -91,3 +95,66 @@ async def optional_principal(request: HTTPConnection) -> Principal | None:
 
 
 mark(optional_principal, "optional")
+
+
+def document_security(app: FastAPI, guard: Guard, *, oauth2: OAuth2Flows | None = None) -> None:
+    """Make ``app``'s OpenAPI document say what ``guard`` and the routes enforce.
+
+    Every protected operation gets its security requirement with its scopes, whether
+    a route declaration or one of the guard's rules asks for them (any-of scopes as
+    alternatives), its token kinds (``x-bearerguard`` and the description), and its
+    400, 401, 403 and 503 answers as the guard renders them. Public operations show
+    no security; ``optional_principal`` routes show that a token is optional.
+
+    With ``oauth2`` the document also offers an OAuth 2.0 scheme with the provider's
+    flows, so Swagger UI's Authorize dialog lists the scopes and can fetch a token.
+    Call it once, after creating the app; the document is built on first request.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            describe(generate(), _operations(app, guard), guard, oauth2)
+        return app.openapi_schema  # type: ignore[return-value]  # set by generate()
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
+
+
+def _operations(app: FastAPI, guard: Guard) -> dict[tuple[str, str], Operation]:
+    """What each documented operation demands, from the rules and the declarations."""
+    found: dict[tuple[str, str], Operation] = {}
+    for _, route in walk_routes(app.routes):
+        path = getattr(route, "path_format", None)
+        if not getattr(route, "include_in_schema", False) or path is None:
+            continue
+        declared = _declared(route)
+        marked = route_access(route)
+        for method in getattr(route, "methods", None) or ():
+            central = guard.requirement(method, path)
+            if marked is not None or central.public:
+                # The middleware lets anonymous requests in; only declarations demand.
+                if declared:
+                    found[path, method.lower()] = Operation.combine(declared)
+                else:
+                    optional = marked == "optional"
+                    found[path, method.lower()] = Operation("optional" if optional else "public")
+            else:
+                found[path, method.lower()] = Operation.combine([central, *declared])
+    return found
+
+
+def _declared(route: Any) -> list[Requirement]:
+    """The requirements a route's dependencies (its router's included) declare."""
+    requirements = []
+    pending = [getattr(route, "dependant", None)]
+    while pending:
+        dependant = pending.pop()
+        if dependant is None:
+            continue
+        call = getattr(dependant, "call", None)
+        if isinstance(call, _RouteRequirement):
+            requirements.append(call.requirement)
+        elif call is current_principal:
+            requirements.append(Requirement())
+        pending.extend(getattr(dependant, "dependencies", ()) or ())
+    return requirements
