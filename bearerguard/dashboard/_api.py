@@ -78,7 +78,7 @@ class ManagementAPI:
         max_body: Largest request body read, in bytes (413 past it).
 
     Raises:
-        ValueError: no known scopes, or a bad scope name or prefix.
+        ValueError: no known scopes, a bad scope name, prefix, ``login_url`` or ``max_body``.
     """
 
     def __init__(
@@ -105,7 +105,13 @@ class ManagementAPI:
         if not prefix.startswith("/") or prefix.endswith("/"):
             raise ValueError('prefix starts with "/" and does not end with one: "/dashboard"')
         self.prefix = prefix
+        if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1:
+            raise ValueError("max_body must be a positive number of bytes")
         self.max_body = max_body
+        # Same origin only: the CSP's connect-src allows no other, and the page must
+        # never hand its session to another site.
+        if login_url is not None and (not login_url.startswith("/") or login_url.startswith("//")):
+            raise ValueError('login_url is a path of this site: "/session/token"')
         self.page = Page(self.scope, self.known_scopes, scope_descriptions or {}, login_url)
         self._handlers: dict[str, Callable[[Principal, Mapping[str, str], bytes], Reply]] = {
             route.name: getattr(self, "_" + route.name) for route in ROUTES

@@ -473,3 +473,71 @@ def test_the_router_mounts_in_a_plain_starlette_app(make_dashboard: Any) -> None
     ]
     assert client.get("/dashboard/").headers["content-security-policy"]
     assert client.get("/dashboard/api/applications").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"known_scopes": []}, "known_scopes"),
+        ({"known_scopes": ["bad scope"]}, "invalid known scope"),
+        ({"scope": "has space"}, "invalid management scope"),
+        ({"prefix": "dashboard"}, "prefix"),
+        ({"prefix": "/dashboard/"}, "prefix"),
+        ({"max_body": 0}, "max_body"),
+        ({"max_body": True}, "max_body"),
+        ({"login_url": "https://elsewhere.example/token"}, "login_url"),
+        ({"login_url": "//elsewhere.example/token"}, "login_url"),
+    ],
+)
+def test_a_bad_configuration_is_refused_at_start(
+    dashboard: Any, options: dict[str, Any], message: str
+) -> None:
+    from bearerguard.dashboard import ManagementAPI
+
+    with pytest.raises(ValueError, match=message):
+        ManagementAPI(dashboard.registry, **options)
+
+
+def test_known_scopes_default_to_the_managers_and_must_exist() -> None:
+    from bearerguard.dashboard import (
+        ApplicationRegistry,
+        ManagementAPI,
+        MemoryApplicationStore,
+        SecretBox,
+        new_secret_key,
+    )
+    from bearerguard.stores import MemoryTokenStore
+    from bearerguard.tokens import TokenManager
+
+    def registry(**manager_options: Any) -> Any:
+        manager = TokenManager(MemoryTokenStore(), **manager_options)
+        return ApplicationRegistry(MemoryApplicationStore(), manager, SecretBox(new_secret_key()))
+
+    with pytest.raises(ValueError, match="known_scopes"):
+        ManagementAPI(registry())
+    assert ManagementAPI(registry(known_scopes=["a", "b"])).known_scopes == {"a", "b"}
+    assert ManagementAPI(registry(), known_scopes=["c"]).known_scopes == {"c"}
+
+
+def test_the_blueprint_needs_the_middleware() -> None:
+    from flask import Flask
+
+    from bearerguard.dashboard import (
+        ApplicationRegistry,
+        ManagementAPI,
+        MemoryApplicationStore,
+        SecretBox,
+        new_secret_key,
+    )
+    from bearerguard.dashboard.flask import blueprint
+    from bearerguard.stores import MemoryTokenStore
+    from bearerguard.tokens import TokenManager
+
+    manager = TokenManager(MemoryTokenStore(), known_scopes=["a"])
+    registry = ApplicationRegistry(MemoryApplicationStore(), manager, SecretBox(new_secret_key()))
+    app = Flask(__name__)
+    app.testing = True  # the error reaches the test instead of a 500 page
+    app.register_blueprint(blueprint(ManagementAPI(registry)))
+
+    with pytest.raises(RuntimeError, match="BearerGuardMiddleware"):
+        app.test_client().get("/dashboard/api/applications")

@@ -280,3 +280,23 @@ def test_no_secret_is_in_the_sqlite_files_in_plaintext(tmp_path: Path) -> None:
         assert secret.encode() not in files
         assert raw not in files
     assert issued.token.encode() not in files
+
+
+class CorruptStore(MemoryApplicationStore):
+    """A store whose rows went bad on disk: every row it reads back has lost a column."""
+
+    def query(self, *, owner: str | None, include_revoked: bool) -> list[dict[str, Any]]:
+        rows = super().query(owner=owner, include_revoked=include_revoked)
+        return [{**row, "webhook_secret": None} for row in rows]
+
+
+def test_a_corrupt_row_is_skipped_and_logged(
+    clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    manager = TokenManager(MemoryTokenStore(), clock=clock)
+    registry = ApplicationRegistry(CorruptStore(), manager, SecretBox(new_secret_key()))
+    registry.create(owner="user-1", name="Shop")
+
+    with caplog.at_level(logging.WARNING, logger="bearerguard"):
+        assert registry.list() == []
+    assert "webhook_secret is not a sealed secret" in caplog.text
