@@ -45,6 +45,13 @@ which is the form the site's Markdown understands.) Allowed attributes: ``title`
     Parsed, so it is valid; with ``title="NAME"`` also saved as that file (a
     ``pyproject.toml`` or ``bearerguard.toml`` a later command reads).
 
+API reference pages render docstrings with ``::: name`` directives; the fenced blocks
+of those docstrings (the object's and its public members') run too, by the same rules,
+at the place of their directive: after the page's blocks above it, in the page's
+namespace, with the public names of the module they are written in. So a reference
+page starts a section with the set-up its examples need (a guard, an ``app``), as a
+visible ``python`` block.
+
 Any other language, attribute or ``data-test`` value fails the page with a message
 naming the block. No Mermaid (it would load a script from a CDN): pictures are SVG
 files in ``docs/``.
@@ -60,6 +67,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
+import importlib
+import inspect
 import io
 import json
 import os
@@ -75,6 +84,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -340,11 +350,14 @@ def page_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PageRu
     monkeypatch.chdir(directory)
     monkeypatch.syspath_prepend(str(directory))
     before = set(sys.modules)
+    environ = dict(os.environ)  # a page may set a variable its examples read
     run = PageRun("", directory)
     try:
         yield run
     finally:
         run.stop()
+        os.environ.clear()
+        os.environ.update(environ)
         for name in set(sys.modules) - before:
             origin = getattr(sys.modules[name], "__file__", None) or ""
             if origin.startswith(str(directory)):
@@ -361,8 +374,78 @@ def test_pages_name_test_files_that_exist() -> None:
 @pytest.mark.parametrize("page", PAGES)
 def test_page_blocks(page: str, page_run: PageRun) -> None:
     page_run.page = page
-    for block in blocks(page):
+    for names, block in page_blocks(page):
+        page_run.namespace.update(names)
         page_run.run(block)
+
+
+# -- the examples in the docstrings of the API reference ------------------------------
+
+_DIRECTIVE = re.compile(r"^::: ([\w.]+)")
+
+
+def page_blocks(page: str) -> Iterator[tuple[dict[str, Any], Block]]:
+    """The page's blocks and, where a ``::: name`` directive renders docstrings, the
+    blocks of those docstrings, in the order of the page. A docstring's block comes
+    with the public names of the module it is written in (nothing for the page's own)."""
+    lines = (DOCS / page).read_text(encoding="utf-8").splitlines()
+    items: list[tuple[int, dict[str, Any], Block]] = [(b.line, {}, b) for b in blocks(page)]
+    for number, line in enumerate(lines, start=1):
+        directive = _DIRECTIVE.match(line)
+        if directive is None:
+            continue
+        for owner, module, doc in documented(resolve(directive[1]), set()):
+            for block in blocks(f"{page}, docstring of {owner}", doc):
+                items.append((number, exported(module), block))
+    for _, names, block in sorted(items, key=lambda item: item[0]):
+        yield names, block
+
+
+def resolve(identifier: str) -> Any:
+    parts = identifier.split(".")
+    for split in range(len(parts), 0, -1):
+        try:
+            found: Any = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        for part in parts[split:]:
+            found = getattr(found, part)
+        return found
+    raise LookupError(identifier)
+
+
+def documented(obj: Any, seen: set[int]) -> Iterator[tuple[str, ModuleType, str]]:
+    """``(name, module, docstring)`` of an object and of the public members mkdocstrings
+    renders with it: a module's exported names, a class's methods and properties."""
+    documentable = inspect.ismodule(obj) or inspect.isclass(obj) or inspect.isfunction(obj)
+    if id(obj) in seen or not (documentable or isinstance(obj, property)):
+        return  # constants' docstrings are in the source, which mkdocstrings reads
+    seen.add(id(obj))
+    target = obj.fget if isinstance(obj, property) else obj
+    module = obj if inspect.ismodule(obj) else sys.modules[target.__module__]
+    doc = inspect.getdoc(target)
+    name = getattr(target, "__qualname__", getattr(target, "__name__", repr(target)))
+    if doc:
+        yield f"{module.__name__}.{name}" if module is not obj else name, module, doc
+    if inspect.ismodule(obj):
+        for member in map(obj.__dict__.get, public_names(obj)):
+            if getattr(member, "__module__", None) == obj.__name__ or hasattr(obj, "__all__"):
+                yield from documented(member, seen)
+    elif inspect.isclass(obj):
+        for member_name, member in vars(obj).items():
+            if not member_name.startswith("_") and (
+                inspect.isfunction(member) or isinstance(member, property)
+            ):
+                yield from documented(member, seen)
+
+
+def public_names(module: ModuleType) -> list[str]:
+    names = getattr(module, "__all__", None)
+    return list(names) if names is not None else [n for n in vars(module) if n[0] != "_"]
+
+
+def exported(module: ModuleType) -> dict[str, Any]:
+    return {name: getattr(module, name) for name in public_names(module)}
 
 
 def test_the_convention_is_enforced() -> None:

@@ -2,7 +2,7 @@
 
 ```python
 api = ManagementAPI(registry, login_url="/session/token")
-guard = Guard([...], public_paths=[*api.public_paths])
+guard = Guard([ClientTokenVerifier(manager)], public_paths=[*api.public_paths])
 app.wsgi_app = BearerGuardMiddleware(app.wsgi_app, guard)
 app.register_blueprint(blueprint(api))
 ```
