@@ -270,6 +270,13 @@ def test_a_merchant_manages_tokens_in_the_browser(
     assert example_server.request("GET", "/api/payment/pay_1", reporting_token) == 200
     assert example_server.request("GET", "/api/payment/pay_1", rotated_token) == 200
 
+    # Back to the list of applications, by keyboard.
+    page.get_by_role("link", name="All applications").focus()
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", name="Your applications").wait_for()
+    assert page.get_by_role("link", name="Web shop").is_visible()
+    page.locator("section#applications").screenshot(path=str(tmp_path / "applications.png"))
+
     # Nothing kept in web storage or cookies; no CSP violation or script error.
     assert page.evaluate("localStorage.length + sessionStorage.length") == 0
     assert context.cookies() == []
@@ -299,7 +306,7 @@ def test_a_merchant_manages_tokens_in_the_browser(
     assert "POST /dashboard/api/applications" in log
     for plaintext in (secret, checkout_token, reporting_token, rotated_token):
         assert plaintext not in log
-    for name in ("dialog-create-token", "dialog-token-shown-once", "token-list"):
+    for name in ("applications", "dialog-create-token", "dialog-token-shown-once", "token-list"):
         assert (tmp_path / f"{name}.png").stat().st_size > 5_000
 
 
