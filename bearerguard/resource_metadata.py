@@ -34,7 +34,14 @@ from ._resource_document import checked_resource, document, is_issuer
 from .exceptions import AuthError, render_error
 from .rules import Requirement, Rule
 
-__all__ = ["WELL_KNOWN", "MetadataResponse", "ResourceMetadata"]
+__all__ = [
+    "WELL_KNOWN",
+    "MetadataResponse",
+    "ResourceMetadata",
+    "RuleTable",
+    "rule_scopes",
+    "verifier_issuers",
+]
 
 WELL_KNOWN = "/.well-known/oauth-protected-resource"
 """The well-known path suffix of RFC 9728 section 3."""

@@ -20,7 +20,7 @@ from .scopes import has_all, has_any, validate_scopes
 if TYPE_CHECKING:
     from .principal import Principal
 
-__all__ = ["Requirement", "Rule", "RuleSet"]
+__all__ = ["AUTHENTICATED", "PUBLIC", "Requirement", "Rule", "RuleSet"]
 
 _KIND_REFUSED = "This kind of token is not accepted here"
 
@@ -99,7 +99,9 @@ class Requirement:
 
 
 PUBLIC = Requirement(public=True)
+"""No token needed: a public path, or a public rule."""
 AUTHENTICATED = Requirement()
+"""Any valid token, of any kind, with any scopes."""
 
 
 class Rule:

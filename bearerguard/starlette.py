@@ -30,6 +30,7 @@ from .principal import Principal
 from .rules import Requirement
 
 __all__ = [
+    "ASGIApp",
     "BearerGuardMiddleware",
     "PrincipalCredentials",
     "PrincipalUser",
@@ -39,6 +40,7 @@ __all__ = [
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 ASGIApp = Callable[[Scope, Receive, Send], Any]
+"""An ASGI application: what the middleware wraps."""
 
 
 class PrincipalUser(BaseUser):

@@ -22,9 +22,10 @@ from .principal import Principal
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["BearerGuardMiddleware", "request_context", "wsgi_denial"]
+__all__ = ["GUARD_KEY", "BearerGuardMiddleware", "request_context", "wsgi_denial"]
 
 GUARD_KEY = "bearerguard.guard"
+"""Where the middleware leaves its guard in ``environ``, for the Flask helpers."""
 # namedtuple's documented constructor from an iterable, bound once: it skips the Python
 # frame of the generated __new__ (RequestContext(...) costs half as much again).
 _context = RequestContext._make

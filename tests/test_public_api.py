@@ -2,14 +2,108 @@
 
 from __future__ import annotations
 
+import ast
+import importlib
 import inspect
+import logging
+import pkgutil
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 import bearerguard
+
+
+def _public_modules() -> list[str]:
+    """Every module a user may import: no component of its dotted name starts with "_"."""
+    return sorted(
+        info.name
+        for info in pkgutil.walk_packages(bearerguard.__path__, "bearerguard.")
+        if not any(part.startswith("_") for part in info.name.split(".")[1:])
+    )
+
+
+PUBLIC_MODULES = ["bearerguard", *_public_modules()]
+
+
+def _top_level_names(module: ModuleType) -> tuple[set[str], set[str]]:
+    """The names a module's source defines at top level, and those it imports.
+
+    Read from the source, not from ``vars()``: a constant imported from another module
+    is indistinguishable from one defined here once imported.
+    """
+    tree = ast.parse(Path(module.__file__ or "").read_text(encoding="utf-8"))
+    defined: set[str] = set()
+    imported: set[str] = set()
+
+    def visit(statements: list[ast.stmt]) -> None:
+        for node in statements:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                defined.add(node.name)
+            elif isinstance(node, ast.Assign):
+                defined.update(t.id for t in node.targets if isinstance(t, ast.Name))
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                defined.add(node.target.id)
+            elif isinstance(node, ast.ImportFrom) and node.module != "__future__":
+                imported.update(alias.asname or alias.name for alias in node.names)
+            elif isinstance(node, ast.Import):
+                imported.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.If):  # TYPE_CHECKING imports too: a lazy __getattr__
+                visit(node.body)
+                visit(node.orelse)
+            elif isinstance(node, ast.Try):
+                visit(node.body)
+                for handler in node.handlers:
+                    visit(handler.body)
+
+    visit(tree.body)
+    return defined, imported
+
+
+def _is_api(value: object) -> bool:
+    # A module's logger is configuration, not API (logging.getLogger("bearerguard")).
+    return not isinstance(value, ModuleType | logging.Logger)
+
+
+@pytest.mark.parametrize("name", PUBLIC_MODULES)
+def test_all_lists_exactly_what_the_module_defines(name: str) -> None:
+    # As httpx's test_exported_members.py: a public name defined in a public module is
+    # in its __all__, and __all__ names nothing but what the module defines or
+    # deliberately re-exports from one of its imports.
+    module = importlib.import_module(name)
+    exported = getattr(module, "__all__", None)
+    assert exported is not None, f"{name} has no __all__"
+    assert len(set(exported)) == len(exported), f"{name}.__all__ repeats a name"
+    defined, imported = _top_level_names(module)
+    public = {
+        member
+        for member in defined
+        if not member.startswith("_") and _is_api(getattr(module, member, None))
+    }
+    assert sorted(public - set(exported)) == [], f"public in {name}, missing from __all__"
+    assert sorted(set(exported) - defined - imported) == [], f"{name}.__all__ names unknowns"
+    for member in exported:
+        assert hasattr(module, member), f"{name}.{member}"
+
+
+@pytest.mark.parametrize(
+    "name", [name for name in PUBLIC_MODULES if hasattr(importlib.import_module(name), "__path__")]
+)
+def test_a_package_exports_the_public_names_it_gathers(name: str) -> None:
+    # A package's __init__ gathers classes and functions from its modules: every public
+    # one it holds is exported, as httpx checks its own vars().
+    package = importlib.import_module(name)
+    held = {
+        member
+        for member, value in vars(package).items()
+        if not member.startswith("_")
+        and (inspect.isclass(value) or inspect.isfunction(value))
+        and value.__module__.startswith("bearerguard")
+    }
+    assert sorted(held - set(package.__all__)) == []
 
 
 def test_all_is_sorted_without_duplicates() -> None:

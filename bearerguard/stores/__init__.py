@@ -31,7 +31,8 @@ from ..tokens._store import (
     StoreTimeoutError,
     TokenStore,
 )
-from ._bounded import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT, check_limits
+from ._bounded import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT
+from ._bounded import check_limits as _check_limits
 from .memory import MemoryTokenStore
 from .sqlite import SQLiteTokenStore
 
@@ -95,7 +96,7 @@ def open_store(
         raise ValueError(
             'this store URL needs SQLAlchemy: pip install "bearerguard[sql]"'
         ) from None
-    check_limits(timeout, max_concurrency)  # before the generic catch below
+    _check_limits(timeout, max_concurrency)  # before the generic catch below
     try:
         return SQLTokenStore(url, timeout=timeout, max_concurrency=max_concurrency)
     except ImportError as exc:  # the URL's database driver is missing
