@@ -78,9 +78,10 @@ def _expiry(value: object, now: datetime, problems: list[Any]) -> datetime | Non
         return None
     try:
         if len(value) == 10:
-            # A date means the token works through that day (UTC) and stops at its end.
+            # A date is the day the token stops working: at its start, 00:00 UTC, so
+            # the list shows the date the merchant picked.
             day = date.fromisoformat(value)
-            expires = datetime.combine(day, time(), timezone.utc) + timedelta(days=1)
+            expires = datetime.combine(day, time(), timezone.utc)
         else:
             expires = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except (ValueError, OverflowError):
@@ -90,7 +91,9 @@ def _expiry(value: object, now: datetime, problems: list[Any]) -> datetime | Non
         problems.append(("expires_at", "expires_at needs a time zone (or give a date)"))
         return None
     if expires <= now:
-        problems.append(("expires_at", "expires_at must be in the future"))
+        problems.append(
+            ("expires_at", "expires_at must be in the future (a date from tomorrow on)")
+        )
     elif expires - now > _LATEST_EXPIRY:
         problems.append(("expires_at", "expires_at must be within ten years"))
     else:

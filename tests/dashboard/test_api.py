@@ -109,11 +109,8 @@ def test_create_token_shows_the_plaintext_once(dashboard: Any) -> None:
     assert record["scopes"] == ["payments.create", "payments.get"]
     assert record["client_id"] == client_id
     assert record["status"] == "active"
-    # A date: the token works through that day (UTC).
-    assert (
-        record["expires_at"]
-        == f"{(datetime.fromisoformat(expiry) + timedelta(days=1)).date()}T00:00:00+00:00"
-    )
+    # A date: the token stops working at its start (UTC).
+    assert record["expires_at"] == f"{expiry}T00:00:00+00:00"
     listed = dashboard.call("GET", f"/api/applications/{client_id}/tokens", MERCHANT)
     assert listed.json() == {"tokens": [record]}
     assert token.encode() not in listed.body
@@ -129,6 +126,8 @@ def test_create_token_shows_the_plaintext_once(dashboard: Any) -> None:
         ({"label": "x", "scopes": ["payments.refund"]}, ["scopes"]),
         ({"label": "x", "scopes": [1]}, ["scopes"]),
         ({"label": "x", "scopes": ["payments.get"], "expires_at": "2001-01-01"}, ["expires_at"]),
+        # The fake clock's own day (2023-11-14): its start has passed.
+        ({"label": "x", "scopes": ["payments.get"], "expires_at": "2023-11-14"}, ["expires_at"]),
         ({"label": "x", "scopes": ["payments.get"], "expires_at": "tomorrow"}, ["expires_at"]),
         (
             {"label": "x", "scopes": ["payments.get"], "expires_at": "2099-01-01T00:00"},

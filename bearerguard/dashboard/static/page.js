@@ -164,7 +164,11 @@
     if (!iso) {
       return none;
     }
-    return new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+    return new Date(iso).toLocaleString(undefined, {
+      dateStyle: "medium",
+      timeStyle: "short",
+      timeZone: "UTC",
+    }) + " UTC";
   }
 
   function cell(row, label, content) {
@@ -361,8 +365,9 @@
   // -- actions ---------------------------------------------------------------------------
 
   $("create-token").addEventListener("click", () => {
-    const today = new Date().toISOString().slice(0, 10);
-    $("token-expires_at").min = today;
+    // The token stops working at the start of the chosen day (UTC): tomorrow at the earliest.
+    const tomorrow = new Date(Date.now() + 86400000).toISOString().slice(0, 10);
+    $("token-expires_at").min = tomorrow;
     openDialog($("token-dialog"), $("token-label"));
   });
 
