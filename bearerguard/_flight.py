@@ -13,8 +13,9 @@ waiters to verify for themselves rather than failing them.
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from .exceptions import AuthError, ServiceUnavailableError, UnauthenticatedError
@@ -64,14 +65,27 @@ class _Table:
         with self.lock:
             self.open.pop(key, None)
 
-    def finish(self, key: bytes, flight: Flight, keep: Keep) -> Any:
-        """End a flight: ``keep`` it (in the cache) unless it was closed meanwhile."""
-        with self.lock:
-            if self.open.get(key) is flight:
-                del self.open[key]
-                if flight.done:
-                    keep(flight)
-            return flight.event
+    @contextlib.contextmanager
+    def leading(self, key: bytes, flight: Flight, keep: Keep) -> Iterator[None]:
+        """Around the leader's work: record its refusal, then end the flight.
+
+        An ended flight is kept (in the cache) unless it was closed meanwhile, and its
+        waiters are woken, whatever the work did (a cancelled leader included).
+        """
+        try:
+            yield
+        except AuthError as error:
+            flight.error = error
+            raise
+        finally:
+            with self.lock:
+                if self.open.get(key) is flight:
+                    del self.open[key]
+                    if flight.done:
+                        keep(flight)
+                event = flight.event
+            if event is not None:
+                event.set()
 
 
 class Flights(_Table):
@@ -91,16 +105,9 @@ class Flights(_Table):
                     flight.event = threading.Event()
                 event = flight.event
             if leader:
-                try:
+                with self.leading(key, flight, keep):
                     flight.principal = work()
                     return flight.principal
-                except AuthError as error:
-                    flight.error = error
-                    raise
-                finally:
-                    event = self.finish(key, flight, keep)
-                    if event is not None:
-                        event.set()
             event.wait()
             if flight.done:
                 return flight.outcome()
@@ -131,13 +138,6 @@ class AsyncFlights(_Table):
             flight = Flight()
             with self.lock:
                 self.open[key] = flight
-            try:
+            with self.leading(key, flight, keep):
                 flight.principal = await work()
                 return flight.principal
-            except AuthError as error:
-                flight.error = error
-                raise
-            finally:
-                event = self.finish(key, flight, keep)
-                if event is not None:
-                    event.set()
