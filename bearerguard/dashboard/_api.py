@@ -20,7 +20,7 @@ from ..exceptions import InsufficientScopeError, MissingCredentialsError
 from ..principal import Principal
 from ..rules import Requirement
 from ..scopes import validate_scopes
-from ..tokens import StoreError, TokenRecord, UnknownTokenError
+from ..tokens import MalformedRecordError, StoreError, TokenRecord, UnknownTokenError
 from . import _bodies
 from ._page import Page
 from ._registry import ApplicationRegistry, UnknownApplicationError
@@ -165,7 +165,9 @@ class ManagementAPI:
             return _detail(404, "no payment application with this Client ID")
         except UnknownTokenError:
             return _detail(404, "no token with this id in this application")
-        except StoreError as exc:
+        except (StoreError, MalformedRecordError) as exc:
+            # A corrupt row is the store's fault, not the caller's: fail closed, as a
+            # verification does (the message may quote the row, so only its type).
             logger.error("management API: the store failed: %s", type(exc).__name__)
             return _detail(503, "the store is unavailable; try again", ("retry-after", "1"))
         except ValueError as exc:

@@ -540,3 +540,18 @@ def test_the_blueprint_needs_the_middleware() -> None:
 
     with pytest.raises(RuntimeError, match="BearerGuardMiddleware"):
         app.test_client().get("/dashboard/api/applications")
+
+
+def test_a_corrupt_application_row_is_503_not_a_conflict(dashboard: Any) -> None:
+    client_id = dashboard.create_application()["application"]["client_id"]
+    real_get = dashboard.registry.store.get
+
+    def corrupt(wanted: str) -> Any:
+        row = real_get(wanted)
+        return None if row is None else {**row, "created_at": "yesterday"}
+
+    dashboard.registry.store.get = corrupt
+    reply = dashboard.call("GET", f"/api/applications/{client_id}/tokens", MERCHANT)
+
+    assert reply.status == 503
+    assert reply.json() == {"detail": "the store is unavailable; try again"}
