@@ -195,3 +195,16 @@ def render_error(error: AuthError, realm: str) -> tuple[int, list[tuple[str, str
     if isinstance(error, ServiceUnavailableError):
         headers.append(("retry-after", str(error.retry_after)))
     return error.status_code, headers, body
+
+
+BUILT_IN_ERRORS: frozenset[type[AuthError]] = frozenset(
+    {
+        UnauthenticatedError,
+        MissingCredentialsError,
+        InvalidRequestError,
+        InsufficientScopeError,
+        ServiceUnavailableError,
+    }
+)
+"""The classes bearerguard raises itself: their default rendering depends only on their
+type, ``description``, ``required_scopes`` and ``retry_after``, so it can be cached."""

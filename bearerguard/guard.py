@@ -24,6 +24,7 @@ from ._flight import AsyncFlights, Flight, Flights
 from .cache import VerificationCache, token_key
 from .context import RequestContext
 from .exceptions import (
+    BUILT_IN_ERRORS,
     AuthError,
     InsufficientScopeError,
     InvalidRequestError,
@@ -474,15 +475,7 @@ def _authorized(principal: Principal, requirement: Requirement) -> Principal:
 
 # The default rendering of a built-in error depends only on these fields, and a flood
 # of refusals (a token spray) renders the same few answers again and again.
-_BUILT_IN = frozenset(
-    {
-        UnauthenticatedError,
-        MissingCredentialsError,
-        InvalidRequestError,
-        InsufficientScopeError,
-        ServiceUnavailableError,
-    }
-)
+_BUILT_IN = BUILT_IN_ERRORS
 
 
 @functools.lru_cache(maxsize=256)

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 from ._resource_document import checked_resource, document, is_issuer
-from .exceptions import AuthError, render_error
+from .exceptions import BUILT_IN_ERRORS, AuthError, render_error
 from .rules import Requirement, Rule
 
 __all__ = [
@@ -51,6 +51,7 @@ _Render = Callable[[AuthError, str], tuple[int, list[tuple[str, str]], bytes]]
 # every refusal.
 _CACHE = "public, max-age=3600"
 _ALLOWED = "GET, HEAD"
+_CACHED_ANSWERS = 256
 
 
 class RuleTable(Protocol):
@@ -172,12 +173,30 @@ class ResourceMetadata:
         default JSON rendering) with ``resource_metadata`` added to its challenge."""
         render = base or render_error
         parameter = self._parameter
+        # As the guard does for its default rendering: a spray of refusals renders the
+        # same few answers, so built-in errors are rendered once per distinct answer.
+        cache: dict[tuple[Any, ...], tuple[int, tuple[tuple[str, str], ...], bytes]] = {}
 
         def render_with_metadata(error: AuthError, realm: str) -> Any:
             if isinstance(error, MetadataResponse):
                 return error.rendered()
-            status, headers, body = render(error, realm)
-            return status, [_with(header, parameter) for header in headers], body
+            if base is not None or type(error) not in BUILT_IN_ERRORS:
+                status, headers, body = render(error, realm)
+                return status, [_with(header, parameter) for header in headers], body
+            key = (
+                type(error),
+                error.description,
+                getattr(error, "required_scopes", ()),
+                getattr(error, "retry_after", 0),
+                realm,
+            )
+            found = cache.get(key)
+            if found is None:
+                status, headers, body = render_error(error, realm)
+                found = status, tuple(_with(header, parameter) for header in headers), body
+                if len(cache) < _CACHED_ANSWERS:
+                    cache[key] = found
+            return found[0], list(found[1]), found[2]
 
         return render_with_metadata
 

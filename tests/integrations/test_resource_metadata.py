@@ -405,3 +405,30 @@ def test_without_issuers_authorization_servers_is_left_out() -> None:
     document = plain.resource_metadata.document if plain.resource_metadata else {}
     assert "authorization_servers" not in document  # no verifier names an issuer
     assert document["scopes_supported"] == ["payments.get"]
+
+
+def test_repeated_refusals_render_alike_and_distinct_ones_apart() -> None:
+    served = guard(rules=[*make_guard().rules, Rule("GET", "/refunds", scopes=["refunds.create"])])
+    cases = [
+        (PAYMENT, None, f'Bearer realm="{REALM}", {PARAMETER}'),
+        (
+            PAYMENT,
+            f"Bearer {token('client_none')}",
+            f'Bearer realm="{REALM}", error="insufficient_scope", scope="payments.get", '
+            + PARAMETER,
+        ),
+        (
+            "/refunds",
+            f"Bearer {token('client_none')}",
+            f'Bearer realm="{REALM}", error="insufficient_scope", scope="refunds.create", '
+            + PARAMETER,
+        ),
+    ]
+    for _ in range(3):
+        for path, authorization, challenge in cases:
+            with pytest.raises(AuthError) as caught:
+                served.check("GET", path, authorization)
+            _, headers, _ = served.render(caught.value)
+            assert dict(headers)["www-authenticate"] == challenge
+            headers.append(("x-mutated", "by the caller"))  # a fresh list every time
+            assert "x-mutated" not in dict(served.render(caught.value)[1])
