@@ -108,16 +108,25 @@ def document_security(app: FastAPI, guard: Guard, *, oauth2: OAuth2Flows | None 
 
     With ``oauth2`` the document also offers an OAuth 2.0 scheme with the provider's
     flows, so Swagger UI's Authorize dialog lists the scopes and can fetch a token.
-    Call it once, after creating the app; the document is built on first request.
+    Call it once, after creating the app; the document is built when first asked for.
+
+    Raises:
+        RuntimeError: it was already called for this app.
     """
     generate = app.openapi
+    if getattr(generate, _DOCUMENTED, False):
+        raise RuntimeError("document_security() was already called for this app")
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             describe(generate(), _operations(app, guard), guard, oauth2)
         return app.openapi_schema  # type: ignore[return-value]  # set by generate()
 
+    setattr(openapi, _DOCUMENTED, True)
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
+
+
+_DOCUMENTED = "__bearerguard_documented__"
 
 
 def _operations(app: FastAPI, guard: Guard) -> dict[tuple[str, str], Operation]:

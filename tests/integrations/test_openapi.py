@@ -352,3 +352,9 @@ def test_flows_from_discovery_metadata() -> None:
 def test_bad_flows_are_refused_when_built(build: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         build()
+
+
+def test_documenting_an_app_twice_is_refused() -> None:
+    app = payments_app()
+    with pytest.raises(RuntimeError, match="already"):
+        document_security(app, make_guard())
