@@ -22,6 +22,7 @@ import re
 from collections.abc import Iterable
 
 __all__ = [
+    "BUILT_IN_ERRORS",
     "AuthError",
     "InsufficientScopeError",
     "InvalidRequestError",
