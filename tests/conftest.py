@@ -42,9 +42,15 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium_path: str):  # type: ignore[no-untyped-def]
-    """A headless Chromium driven by Playwright, shared by the session's browser tests."""
+    """A headless Chromium driven by Playwright, shared by one module's browser tests.
+
+    Per module, not per session: while Playwright's sync API is started it keeps an
+    asyncio loop marked as running in the main thread, so every later test that runs
+    a loop of its own (anyio, asyncio.run) would fail with "Cannot run the event loop
+    while another loop is running".
+    """
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
