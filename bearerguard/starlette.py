@@ -129,12 +129,11 @@ class BearerGuardMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)  # lifespan, and what comes next
             return
-        guard = self.guard
         try:
             request = request_context(scope)
             principal = None if request is None else await self._adecide(request)
         except AuthError as error:
-            await send_denial(scope, send, guard, error)
+            await send_denial(scope, send, self.guard, error)
             return
         scope[PRINCIPAL_KEY] = principal
         if principal is None:
@@ -148,7 +147,7 @@ class BearerGuardMiddleware:
         except AuthError as error:
             # Raised by a route declaration, which runs before any response starts.
             try:
-                await send_denial(scope, send, guard, error)
+                await send_denial(scope, send, self.guard, error)
             except Exception:
                 # The app had already started its response (the server refuses a second
                 # one): the error is the app's own, for its error path (case A-06).
