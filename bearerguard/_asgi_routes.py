@@ -17,7 +17,7 @@ from typing import Any
 from ._routes import Access, access_of, public_rule
 from .rules import Rule
 
-__all__ = ["find_routes", "public_rules", "route_access", "walk_routes"]
+__all__ = ["dependency_calls", "find_routes", "public_rules", "route_access", "walk_routes"]
 
 logger = logging.getLogger("bearerguard")
 
@@ -78,21 +78,23 @@ def is_docs_route(route: Any) -> bool:
     ).startswith(_DOCS_QUALNAME)
 
 
-def route_access(route: Any) -> Access | None:
-    """The access a route declares on its endpoint or its FastAPI dependencies."""
-    found = access_of(getattr(route, "endpoint", None))
-    if found == "public":
-        return found
+def dependency_calls(route: Any) -> Iterator[object]:
+    """The callables of a FastAPI route's dependencies, its router's included, nested."""
     pending = [getattr(route, "dependant", None)]
     while pending:
         dependant = pending.pop()
-        if dependant is None:
-            continue
-        declared = access_of(getattr(dependant, "call", None))
-        if declared == "public":
-            return declared
-        found = found or declared
-        pending.extend(getattr(dependant, "dependencies", ()) or ())
+        if dependant is not None:
+            yield getattr(dependant, "call", None)
+            pending.extend(getattr(dependant, "dependencies", ()) or ())
+
+
+def route_access(route: Any) -> Access | None:
+    """The access a route declares on its endpoint or its FastAPI dependencies."""
+    found = access_of(getattr(route, "endpoint", None))
+    for call in dependency_calls(route):
+        if found == "public":
+            break
+        found = access_of(call) or found
     return found
 
 

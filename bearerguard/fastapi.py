@@ -22,7 +22,7 @@ from fastapi.security.base import SecurityBase
 from starlette.requests import HTTPConnection
 
 from ._asgi import enforce
-from ._asgi_routes import route_access, walk_routes
+from ._asgi_routes import dependency_calls, route_access, walk_routes
 from ._oauth2_flows import OAuth2Flows
 from ._openapi import BEARER_DESCRIPTION, OAUTH2_SCHEME_NAME, SCHEME_NAME, Operation, describe
 from ._routes import mark, public
@@ -155,15 +155,9 @@ def _operations(app: FastAPI, guard: Guard) -> dict[tuple[str, str], Operation]:
 def _declared(route: Any) -> list[Requirement]:
     """The requirements a route's dependencies (its router's included) declare."""
     requirements = []
-    pending = [getattr(route, "dependant", None)]
-    while pending:
-        dependant = pending.pop()
-        if dependant is None:
-            continue
-        call = getattr(dependant, "call", None)
+    for call in dependency_calls(route):
         if isinstance(call, _RouteRequirement):
             requirements.append(call.requirement)
         elif call is current_principal:
             requirements.append(Requirement())
-        pending.extend(getattr(dependant, "dependencies", ()) or ())
     return requirements
