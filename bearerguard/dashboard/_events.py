@@ -73,11 +73,22 @@ EventHandler = Callable[[ManagementEvent], None]
 """``on_event(event)``: called after each change; what it raises is logged, not raised."""
 
 
-def emit(handler: EventHandler | None, event: ManagementEvent) -> None:
-    """Hand ``event`` to ``handler``; the change is already made, so a failing handler
+def emit(
+    handler: EventHandler | None,
+    action: ManagementAction,
+    actor: str | None,
+    client_id: str,
+    at: datetime,
+    token_id: str | None = None,
+    **detail: Any,
+) -> None:
+    """Hand the event to ``handler``. The change is already made, so a failing handler
     is logged (by the exception's type: its text might quote anything) and swallowed."""
     if handler is None:
         return
+    event = ManagementEvent(
+        action=action, actor=actor, client_id=client_id, at=at, token_id=token_id, detail=detail
+    )
     try:
         handler(event)
     except Exception as exc:

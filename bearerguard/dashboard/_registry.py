@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
 
 from ..tokens import (
     IssuedToken,
@@ -16,7 +15,7 @@ from ..tokens import (
     new_client_id,
 )
 from ..tokens._format import is_client_id
-from ._events import EventHandler, ManagementAction, ManagementEvent, emit
+from ._events import EventHandler, emit
 from ._records import Application, CreatedApplication, checked_text
 from ._secrets import SecretBox, new_webhook_secret
 from ._store import ApplicationStore
@@ -65,20 +64,6 @@ class ApplicationRegistry:
     def __repr__(self) -> str:
         return f"ApplicationRegistry({self.store!r}, {self.tokens!r})"
 
-    def _event(
-        self,
-        action: ManagementAction,
-        actor: str | None,
-        client_id: str,
-        at: datetime,
-        token_id: str | None = None,
-        **detail: Any,
-    ) -> None:
-        event = ManagementEvent(
-            action=action, actor=actor, client_id=client_id, at=at, token_id=token_id, detail=detail
-        )
-        emit(self.on_event, event)
-
     # -- applications -----------------------------------------------------------------
 
     def create(self, *, owner: str, name: str, actor: str | None = None) -> CreatedApplication:
@@ -104,7 +89,7 @@ class ApplicationRegistry:
         )
         self.store.add(application)
         logger.info("created payment application %s", client_id)
-        self._event("application.created", actor, client_id, now, name=name)
+        emit(self.on_event, "application.created", actor, client_id, now, name=name)
         return CreatedApplication(application, secret)
 
     def get(self, client_id: str) -> Application | None:
@@ -186,7 +171,7 @@ class ApplicationRegistry:
         if not self.store.update(client_id, changes):
             raise ValueError(f"payment application {client_id} was revoked meanwhile")
         logger.info("rotated the webhook secret of payment application %s", client_id)
-        self._event("application.webhook_secret_rotated", actor, client_id, now)
+        emit(self.on_event, "application.webhook_secret_rotated", actor, client_id, now)
         rotated = self._existing(client_id)
         return CreatedApplication(rotated, secret)
 
@@ -206,7 +191,7 @@ class ApplicationRegistry:
             client_id, {"revoked_at": now, "updated_at": now}
         ):
             logger.info("revoked payment application %s", client_id)
-            self._event("application.revoked", actor, client_id, now)
+            emit(self.on_event, "application.revoked", actor, client_id, now)
         for record in self.tokens.list(client_id):
             self.revoke_token(client_id, record.id, actor=actor)
         return self._existing(client_id)
@@ -258,7 +243,8 @@ class ApplicationRegistry:
             expires_at=expires_at,
         )
         record = issued.record
-        self._event(
+        emit(
+            self.on_event,
             "token.created",
             actor,
             client_id,
@@ -286,7 +272,8 @@ class ApplicationRegistry:
         self._active(client_id)
         self.token(client_id, token_id)
         issued = self.tokens.rotate(token_id, grace=grace)
-        self._event(
+        emit(
+            self.on_event,
             "token.rotated",
             actor,
             client_id,
@@ -311,5 +298,5 @@ class ApplicationRegistry:
         # revocation bus, so a rerun after a failed publish reaches every worker.
         revoked = self.tokens.revoke(token_id)
         if record.revoked_at is None and revoked.revoked_at is not None:
-            self._event("token.revoked", actor, client_id, revoked.revoked_at, token_id)
+            emit(self.on_event, "token.revoked", actor, client_id, revoked.revoked_at, token_id)
         return revoked
