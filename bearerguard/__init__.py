@@ -42,7 +42,7 @@ from .verifiers import (
     StaticTokenVerifier,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "ANY_AUDIENCE",
