@@ -6,9 +6,10 @@ rule table, and a walk answers with the lowest index that matches: the first mat
 wins, as if every rule were tried in order. Empty segments are skipped, so
 ``//api/payment/checkout/`` meets the rule of ``/api/payment/checkout``.
 
-The paths of the templates that are all literal text are answered from one dict
-before any walk: the answer for a known string is computed once, when the tree is
-built, by the same walk.
+The common shapes skip the walk: the paths the literal segments spell, and the
+parents of a final parameter segment, are answered from dicts whose answers the walk
+computed once, when the tree was built; and when every template is literal text, a
+path in its usual form that is not in the first dict meets no rule.
 """
 
 from __future__ import annotations
@@ -89,12 +90,14 @@ class Tree:
         none: The index no rule has.
     """
 
-    __slots__ = ("exact", "none", "parents", "root")
+    __slots__ = ("exact", "literal", "none", "parents", "root")
 
     def __init__(self, templates: Iterable[tuple[int, Template]], none: int) -> None:
         self.none = none
         self.root = root = _Node(0, none)
+        literal = True
         for index, (plain, remainder) in templates:
+            literal = literal and remainder is None and None not in plain
             node = root
             node.floor = min(node.floor, index)
             for segment in plain:
@@ -114,15 +117,21 @@ class Tree:
         # parameter segment whose answer does not depend on it (below).
         self.exact: dict[str, int] = {}
         self.parents: dict[str, int] = {}
+        self.literal = False
         exact, parents = _shortcuts(root)
         self.exact = {path: self.find(path) for path in exact}
         self.parents = parents
+        self.literal = literal
 
     def find(self, path: str) -> int:
         """The lowest index of a rule that ``path`` (the router's path) meets, or ``none``."""
         index = self.exact.get(path)
         if index is not None:
             return index
+        if self.literal and path and path[-1] not in "/\n" and "//" not in path:
+            # Every template is literal text, and this path is in its usual form (no
+            # empty segment, no final newline): it meets a rule only if it is in exact.
+            return self.none
         head, _, last = path.rpartition("/")
         index = self.parents.get(head)
         # A last segment that is a literal one of the tree is in exact; one that ends

@@ -648,6 +648,12 @@ def test_the_tree_answers_as_in_order_where_many_rules_overlap(
         pytest.param(["/a/b", "/a/{x}"], "/a/b\n", 0, id="newline-after-a-literal-sibling"),
         pytest.param(["/a/{x}/c", "/a/{p}"], "/a/z", 1, id="param-parent-with-deeper-param"),
         pytest.param(["/a/{p}"], "/a/z/", 0, id="param-then-trailing-slash"),
+        pytest.param(["/docs", "/docs/o"], "/docs/", 0, id="literal-only-trailing-slash"),
+        pytest.param(["/docs", "/docs/o"], "//docs//o", 1, id="literal-only-repeated-slashes"),
+        pytest.param(["/docs", "/docs/o"], "/docs\n", 0, id="literal-only-final-newline"),
+        pytest.param(["/docs", "/docs/o"], "/api/x", None, id="literal-only-no-match"),
+        pytest.param(["/docs", "/docs/o"], "/docs/o/x", None, id="literal-only-deeper"),
+        pytest.param(["/", "/docs"], "", 0, id="literal-only-empty-path"),
     ],
 )
 def test_tricky_matches(templates: list[str], path: str, winner: int | None) -> None:
