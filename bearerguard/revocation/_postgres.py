@@ -206,7 +206,13 @@ class PostgresRevocationBus:
             connection = psycopg.connect(self._dsn, **self._connect_options)
             with self._opened_lock:
                 self._opened = [c for c in self._opened if not c.closed] + [connection]
-            connection.execute(_CREATE.format(table=self.table))
+            try:
+                connection.execute(_CREATE.format(table=self.table))
+            except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateTable):
+                pass  # another process created it at the same moment (IF NOT EXISTS races)
+            except BaseException:
+                connection.close()
+                raise
             self._local.connection = connection
         return connection
 
