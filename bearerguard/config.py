@@ -116,8 +116,10 @@ def load_settings(
     """The settings: arguments first, then the environment, then pyproject.toml.
 
     Args:
-        store, prefix, known_scopes: Values that win over every other source (the
-            command's flags); None means "not given".
+        store: A store URL that wins over every other source (the command's
+            ``--store``); None means "not given".
+        prefix: Likewise, a token prefix (``--prefix``).
+        known_scopes: Likewise, the known scopes (``--known-scopes``).
         environ: The environment (default: ``os.environ``).
         start: Where the search for ``pyproject.toml`` starts (default: the working
             directory).
