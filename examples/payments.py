@@ -10,17 +10,22 @@ The dashboard (``/dashboard/``) manages payment applications and their tokens. I
 development login (``POST /dev/login``) hands any visitor an access token for the
 merchant ``merchant-1``: it stands in for a real sign-in and must never be deployed.
 Webhook secrets are sealed with ``BEARERGUARD_SECRET_KEY``; without it, a key that
-lives only in this process is used.
+lives only in this process is used. :func:`webhook_delivery` signs an event for an
+application's merchant with its secret(s) and :func:`send_webhook` posts it (Standard
+Webhooks; the merchant verifies with ``bearerguard.webhooks``).
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import time
-from collections.abc import Iterable
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import jwt
@@ -37,6 +42,7 @@ from bearerguard.dashboard import (
 from bearerguard.revocation import RevocationBus, open_bus
 from bearerguard.stores import open_store
 from bearerguard.tokens import TokenManager
+from bearerguard.webhooks import Webhook, new_message_id
 
 ISSUER = "https://id.example.test/"
 AUDIENCE = "payments-api"
@@ -84,6 +90,45 @@ def management_api() -> ManagementAPI:
         box = SecretBox(new_secret_key())  # webhook secrets readable by this process only
     registry = ApplicationRegistry(open_application_store(store_url()), token_manager(), box)
     return ManagementAPI(registry, scope=MANAGE_SCOPE, login_url=LOGIN_PATH)
+
+
+def webhook_delivery(
+    client_id: str, event_type: str, data: Mapping[str, object]
+) -> tuple[dict[str, str], bytes]:
+    """The headers and body of a webhook to the merchant of application ``client_id``.
+
+    Signed with the application's webhook secret, and also with the one it replaced
+    while that one's grace lasts, so a merchant who has not yet switched still verifies.
+    """
+    secrets = management_api().registry.webhook_secrets(client_id)
+    event = {
+        "type": event_type,
+        "timestamp": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+        "data": dict(data),
+    }
+    body = json.dumps(event, separators=(",", ":")).encode()
+    headers = Webhook(secrets).sign(new_message_id(), int(time.time()), body)
+    return {**headers, "Content-Type": "application/json"}, body
+
+
+def send_webhook(
+    url: str, client_id: str, event_type: str, data: Mapping[str, object], *, timeout: float = 15
+) -> int:
+    """POST a signed event to a merchant's endpoint; its HTTP status (2xx: delivered).
+
+    The specification advises a 15 to 30 second timeout and retries on anything else;
+    this example sends once.
+    """
+    if not url.startswith(("https://", "http://")):
+        raise ValueError("a webhook endpoint is an http(s) URL")
+    headers, body = webhook_delivery(client_id, event_type, data)
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        with error:  # the refusal's body, closed
+            return error.code
 
 
 def dev_login() -> dict[str, object]:
