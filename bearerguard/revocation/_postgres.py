@@ -8,9 +8,9 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from ._bus import BusStats, Counters, RevocationError, RevocationSink, check_seconds
 from ._message import Revocation
-from ._subscriber import Deliver, Subscriber
+from ._shared import SharedBus
+from ._subscriber import Deliver
 
 __all__ = ["PostgresRevocationBus"]
 
@@ -65,7 +65,7 @@ def _describe(dsn: str) -> str:
     return f"postgresql {info.get('host', '')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
 
 
-class PostgresRevocationBus:
+class PostgresRevocationBus(SharedBus):
     """A revocation bus on PostgreSQL alone, through psycopg 3.
 
     Messages go out with ``pg_notify(channel, message)``; each process ``LISTEN``\\ s
@@ -109,18 +109,20 @@ class PostgresRevocationBus:
     ) -> None:
         import psycopg  # noqa: F401  # fail here, not in a thread, without the extra
 
-        from ..stores._bounded import BoundedCalls
-
         for name, value in (("channel", channel), ("table", table)):
             if not isinstance(value, str) or not _NAME.fullmatch(value):
                 raise ValueError(f"{name} must be a lower-case SQL name (letters, digits, _)")
-        self.timeout = check_seconds(timeout, "timeout")
-        self.heartbeat = check_seconds(heartbeat, "heartbeat")
-        self.revocation_list = bool(revocation_list)
+        self._dsn = libpq_dsn(url)
+        self._share(
+            _describe(self._dsn),
+            self._listener,
+            timeout=timeout,
+            heartbeat=heartbeat,
+            revocation_list=revocation_list,
+            max_concurrency=max_concurrency,
+        )
         self.channel = channel
         self.table = table
-        self._dsn = libpq_dsn(url)
-        self._what = _describe(self._dsn)
         seconds = max(2, math.ceil(self.timeout))  # libpq's whole seconds, 2 at least
         # Bounds what an abandoned thread waits for (see stores._sql_setup).
         self._connect_options: dict[str, Any] = {
@@ -132,20 +134,9 @@ class PostgresRevocationBus:
             "keepalives_count": 3,
             "tcp_user_timeout": math.ceil(self.timeout * 1000),
         }
-        self._calls = BoundedCalls(
-            "the revocation list", timeout=self.timeout, max_concurrency=max_concurrency
-        )
         self._local = threading.local()  # one connection per call thread
         self._opened: list[Any] = []  # ... all of them, for close()
         self._opened_lock = threading.Lock()
-        self._counters = Counters()
-        self._subscriber = Subscriber(
-            self._what,
-            self._listener,
-            self._counters,
-            timeout=self.timeout,
-            heartbeat=self.heartbeat,
-        )
 
     def __repr__(self) -> str:
         return f"PostgresRevocationBus({self._what!r})"
@@ -156,8 +147,7 @@ class PostgresRevocationBus:
             message = (self.channel, revocation.encode())
             self._calls.call(self._execute, "SELECT pg_notify(%s, %s)", message)
         except Exception as exc:
-            self._counters.failed_publish()
-            raise RevocationError(f"{self._what}: publish failed ({type(exc).__name__})") from None
+            raise self._failure("publish", exc) from None
 
     async def apublish(self, revocation: Revocation) -> None:
         """Async twin of :meth:`publish` (the bounded call runs in a worker thread)."""
@@ -165,28 +155,20 @@ class PostgresRevocationBus:
 
         await anyio.to_thread.run_sync(self.publish, revocation)
 
-    def subscribe(self, sink: RevocationSink) -> None:
-        """Deliver received revocations to ``sink``; starts this process's listener."""
-        self._subscriber.add(sink)
-
     def record(self, revocation: Revocation, expires_at: float | None) -> None:
         """Upsert one row per id and prune the rows that expired."""
         try:
             self._calls.call(self._record, revocation, expires_at)
         except Exception as exc:
-            raise RevocationError(f"{self._what}: record failed ({type(exc).__name__})") from None
+            raise self._failure("record", exc) from None
 
     def lookup(self, ids: Sequence[str], now: float) -> dict[str, float]:
         """One ``SELECT`` of the ids still in force."""
         try:
             rows = self._calls.call(self._execute, _LOOKUP, (list(ids), now))
         except Exception as exc:
-            raise RevocationError(f"{self._what}: lookup failed ({type(exc).__name__})") from None
+            raise self._failure("lookup", exc) from None
         return {record_id: float(value) for record_id, value in rows}
-
-    def stats(self) -> BusStats:
-        """This process's counters."""
-        return self._counters.snapshot()
 
     def close(self) -> None:
         """Stop the listener and close the call threads' connections."""

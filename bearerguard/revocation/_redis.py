@@ -7,11 +7,10 @@ import urllib.parse
 from collections.abc import Sequence
 from typing import Any
 
-from ..stores._bounded import BoundedCalls
-from ._bus import BusStats, Counters, RevocationError, RevocationSink, check_seconds
 from ._message import Revocation
 from ._redis_clients import SENTINEL, aclose, client, describe, sentinel_parts, sentinels
-from ._subscriber import Deliver, Subscriber
+from ._shared import SharedBus
+from ._subscriber import Deliver
 
 __all__ = ["RedisRevocationBus"]
 
@@ -42,7 +41,7 @@ return 1
 """
 
 
-class RedisRevocationBus:
+class RedisRevocationBus(SharedBus):
     """A revocation bus on Redis, through redis-py.
 
     Messages go out with ``PUBLISH`` on ``channel``; each process listens on one
@@ -90,13 +89,17 @@ class RedisRevocationBus:
     ) -> None:
         import redis  # noqa: F401  # fail here without the extra, not in a thread
 
-        self.timeout = check_seconds(timeout, "timeout")
-        self.heartbeat = check_seconds(heartbeat, "heartbeat")
-        self.revocation_list = bool(revocation_list)
+        self._share(
+            f"redis {describe(url)}",
+            self._listener,
+            timeout=timeout,
+            heartbeat=heartbeat,
+            revocation_list=revocation_list,
+            max_concurrency=max_concurrency,
+        )
         self.channel = channel
         self.key_prefix = key_prefix
         self._url = url
-        self._what = f"redis {describe(url)}"
         self._options = {
             "socket_timeout": self.timeout,
             "socket_connect_timeout": self.timeout,
@@ -106,19 +109,6 @@ class RedisRevocationBus:
             sentinel_parts(url)  # a bad URL fails here
         self._client = client(url, self._options, asynchronous=False)
         self._record = self._client.register_script(_RECORD)
-        # redis-py's socket timeouts bound each read and the connect, but one call can
-        # take several (connect, handshake, command): the bounded calls cap the whole.
-        self._calls = BoundedCalls(
-            "the Redis revocation bus", timeout=self.timeout, max_concurrency=max_concurrency
-        )
-        self._counters = Counters()
-        self._subscriber = Subscriber(
-            self._what,
-            self._listener,
-            self._counters,
-            timeout=self.timeout,
-            heartbeat=self.heartbeat,
-        )
 
     def __repr__(self) -> str:
         return f"RedisRevocationBus({describe(self._url)!r})"
@@ -128,8 +118,7 @@ class RedisRevocationBus:
         try:
             self._calls.call(self._client.publish, self.channel, revocation.encode())
         except Exception as exc:
-            self._counters.failed_publish()
-            raise RevocationError(f"{self._what}: publish failed ({type(exc).__name__})") from None
+            raise self._failure("publish", exc) from None
 
     async def apublish(self, revocation: Revocation) -> None:
         """Async twin of :meth:`publish`, on a short-lived asyncio client.
@@ -149,12 +138,7 @@ class RedisRevocationBus:
         try:
             await asyncio.wait_for(publish(), self.timeout)
         except Exception as exc:
-            self._counters.failed_publish()
-            raise RevocationError(f"{self._what}: publish failed ({type(exc).__name__})") from None
-
-    def subscribe(self, sink: RevocationSink) -> None:
-        """Deliver received revocations to ``sink``; starts this process's listener."""
-        self._subscriber.add(sink)
+            raise self._failure("publish", exc) from None
 
     def record(self, revocation: Revocation, expires_at: float | None) -> None:
         """Set one key per id, expiring at ``expires_at`` (None: never)."""
@@ -171,7 +155,7 @@ class RedisRevocationBus:
         try:
             self._calls.call(record)
         except Exception as exc:
-            raise RevocationError(f"{self._what}: record failed ({type(exc).__name__})") from None
+            raise self._failure("record", exc) from None
 
     def lookup(self, ids: Sequence[str], now: float) -> dict[str, float]:
         """One ``MGET``; an expired key is gone, so every value found is in force."""
@@ -179,7 +163,7 @@ class RedisRevocationBus:
             keys = [self.key_prefix + record_id for record_id in ids]
             values = self._calls.call(self._client.mget, keys)
         except Exception as exc:
-            raise RevocationError(f"{self._what}: lookup failed ({type(exc).__name__})") from None
+            raise self._failure("lookup", exc) from None
         found = {}
         for record_id, value in zip(ids, values, strict=True):
             if value is not None:
@@ -188,10 +172,6 @@ class RedisRevocationBus:
                 except ValueError:
                     found[record_id] = math.inf  # a key someone wrote by hand: revoked
         return found
-
-    def stats(self) -> BusStats:
-        """This process's counters."""
-        return self._counters.snapshot()
 
     def close(self) -> None:
         """Stop the listener and close the pooled connections."""

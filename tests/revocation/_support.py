@@ -40,6 +40,28 @@ def mint(subject: str = "user-1", *, lifetime: float = 600, iat: float | None = 
     return jwt.encode(claims, SECRET, algorithm="HS256")
 
 
+def refused(guard: Any, token: str) -> bool:
+    """True when the guard refuses the token (401); False when it accepts it."""
+    from bearerguard import UnauthenticatedError
+
+    try:
+        guard.check("GET", "/x", f"Bearer {token}")
+    except UnauthenticatedError:
+        return True
+    return False
+
+
+def crosses(listener: Any, publisher: Any) -> None:
+    """A token revoked through ``publisher`` is soon refused by a guard on ``listener``."""
+    from bearerguard import Guard, StaticTokenVerifier
+
+    guard = Guard([StaticTokenVerifier({"dev-token": ["a"]})], revocation_bus=listener)
+    wait_for(lambda: listener.stats().connected, timeout=5)
+    assert guard.check("GET", "/x", "Bearer dev-token") is not None
+    Guard([StaticTokenVerifier({"dev-token": ["a"]})], revocation_bus=publisher).revoke("dev-token")
+    wait_for(lambda: refused(guard, "dev-token"), timeout=2)
+
+
 def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> float:
     """Poll until ``condition()``; the seconds it took. Fails the test on timeout."""
     started = time.monotonic()

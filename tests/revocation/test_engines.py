@@ -18,17 +18,9 @@ from bearerguard.revocation import Revocation, RevocationError, open_bus
 from bearerguard.stores import open_store
 from bearerguard.tokens import TokenManager, new_client_id
 
-from ._support import ISSUER, jwt_verifier, mint, wait_for
+from ._support import ISSUER, crosses, jwt_verifier, mint, refused, wait_for
 
 KEY = token_key("dev-token")
-
-
-def refused(guard: Guard, token: str) -> bool:
-    try:
-        guard.check("GET", "/x", f"Bearer {token}")
-    except Exception as exc:
-        return type(exc).__name__ == "UnauthenticatedError"
-    return False
 
 
 def subscribed(bus: Any) -> None:
@@ -231,13 +223,7 @@ def test_postgres_takes_a_libpq_dsn(pg_url: str, names: str) -> None:
     listener = PostgresRevocationBus(dsn, channel=names, table=names)
     publisher = PostgresRevocationBus(pg_url, channel=names, table=names)
     try:
-        guard = Guard([StaticTokenVerifier({"dev-token": ["a"]})], revocation_bus=listener)
-        subscribed(listener)
-        assert guard.check("GET", "/x", "Bearer dev-token") is not None
-        Guard([StaticTokenVerifier({"dev-token": ["a"]})], revocation_bus=publisher).revoke(
-            "dev-token"
-        )
-        wait_for(lambda: refused(guard, "dev-token"), timeout=2)
+        crosses(listener, publisher)
     finally:
         listener.close()
         publisher.close()
@@ -312,13 +298,7 @@ def test_redis_through_sentinel(sentinel: str, names: str) -> None:
     listener = RedisRevocationBus(sentinel, channel=names, key_prefix=names + ":")
     publisher = RedisRevocationBus(sentinel, channel=names, key_prefix=names + ":")
     try:
-        guard = Guard([StaticTokenVerifier({"dev-token": ["a"]})], revocation_bus=listener)
-        subscribed(listener)
-        assert guard.check("GET", "/x", "Bearer dev-token") is not None
-        Guard([StaticTokenVerifier({"dev-token": ["a"]})], revocation_bus=publisher).revoke(
-            "dev-token"
-        )
-        wait_for(lambda: refused(guard, "dev-token"), timeout=2)
+        crosses(listener, publisher)
         assert "127.0.0.1" in repr(publisher)
     finally:
         listener.close()

@@ -75,7 +75,9 @@ def test_a_cut_fails_no_request_and_no_revoked_token_outlives_cache_ttl(
         while allowed(guard, revoked.token):  # cached: honoured until cache_ttl at most
             assert allowed(guard, kept.token)
             time.sleep(0.02)
-        assert time.monotonic() - revoked_at <= CACHE_TTL + 0.1
+        # The entry was cached before the revoke: it is gone within cache_ttl of that
+        # (the slack is this loop's own polling on a loaded machine).
+        assert time.monotonic() - revoked_at <= CACHE_TTL + 0.3
         assert allowed(guard, kept.token)  # re-verified from the store, bus still down
         assert allowed(guard, issue().token)
         proxy.restore()
@@ -99,7 +101,7 @@ def test_a_stall_is_noticed_and_the_cache_is_dropped_at_reconnect(
         proxy.stall()
         # Noticed by the heartbeat, whose answer never comes: no socket error here.
         noticed = wait_for(lambda: not bus.stats().connected, timeout=3)
-        assert noticed < FAST["heartbeat"] + FAST["timeout"] + 0.5
+        assert noticed < FAST["heartbeat"] + FAST["timeout"] + 1.5
         assert allowed(guard, token)  # still a cache hit: nothing waits on the bus
         assert verifier.verified == 1
         proxy.restore()
@@ -134,7 +136,7 @@ def test_with_the_list_out_of_reach_a_miss_is_503_in_time_and_a_hit_still_passes
         started = time.monotonic()
         with pytest.raises(ServiceUnavailableError):
             guard.check("GET", "/x", "Bearer fresh")
-        assert time.monotonic() - started < FAST["timeout"] + 0.5  # bounded, never a hang
+        assert time.monotonic() - started < FAST["timeout"] + 1.0  # bounded, never a hang
         proxy.restore()
     wait_for(lambda: bus.stats().connected, timeout=5)
     assert allowed(guard, "fresh")

@@ -26,7 +26,7 @@ from bearerguard.starlette import BearerGuardMiddleware
 from bearerguard.stores import MemoryTokenStore
 from bearerguard.tokens import TokenManager, new_client_id
 
-from ._support import ISSUER, jwt_verifier, mint
+from ._support import ISSUER, jwt_verifier, mint, refused
 
 CLIENT = new_client_id()
 
@@ -44,14 +44,6 @@ class CountingBus(MemoryRevocationBus):
         if self.failing:
             raise RevocationError("down")
         return super().lookup(ids, now)
-
-
-def refused(guard: Guard, token: str) -> bool:
-    try:
-        guard.check("GET", "/x", f"Bearer {token}")
-    except Exception as exc:
-        return type(exc).__name__ == "UnauthenticatedError"
-    return False
 
 
 def test_revoke_a_static_token_reaches_every_guard_on_the_bus() -> None:
