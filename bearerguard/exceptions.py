@@ -29,6 +29,7 @@ __all__ = [
     "MissingCredentialsError",
     "ServiceUnavailableError",
     "UnauthenticatedError",
+    "error_headers",
     "render_error",
 ]
 
@@ -136,20 +137,40 @@ class InsufficientScopeError(AuthError):
         cleaned = (_NOT_SCOPE_CHARS.sub("", str(scope)) for scope in required_scopes)
         self.required_scopes: tuple[str, ...] = tuple(scope for scope in cleaned if scope)
 
+    @classmethod
+    def for_kinds(cls, kinds: Iterable[str]) -> InsufficientScopeError:
+        """The refusal of a token whose kind the route does not accept.
+
+        Its fixed description names the kinds accepted, so a caller with the wrong
+        kind of token (an OAuth token on a client-only route) can tell why.
+        """
+        names = sorted(kinds)
+        listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+        return cls(f"This route accepts only {listed} tokens")
+
     def challenge(self, realm: str) -> str | None:
-        """``Bearer realm=…, error="insufficient_scope"`` plus ``scope`` when any."""
+        """``Bearer realm=…, error="insufficient_scope"`` plus ``scope`` when any.
+
+        A refusal that names no scope (the token's kind was refused) carries its
+        description instead (RFC 6750 section 3).
+        """
         value = f'Bearer realm="{realm}", error="insufficient_scope"'
         if self.required_scopes:
             value += f', scope="{" ".join(self.required_scopes)}"'
+        else:
+            value += f', error_description="{self.description}"'
         return value
 
     def body(self) -> dict[str, object]:
-        """The JSON document, listing the scopes that failed."""
-        return {
+        """The JSON document, listing the scopes that failed (or why, when none did)."""
+        document: dict[str, object] = {
             "message": self.message,
             "error": self.error_code,
             "required_scopes": list(self.required_scopes),
         }
+        if not self.required_scopes:
+            document["error_description"] = self.description
+        return document
 
 
 class ServiceUnavailableError(AuthError):
@@ -185,8 +206,17 @@ def render_error(error: AuthError, realm: str) -> tuple[int, list[tuple[str, str
     A custom renderer passed to :class:`~bearerguard.Guard` has this same signature.
     """
     body = json.dumps(error.body(), separators=(",", ":")).encode()
+    return error.status_code, error_headers(error, realm, "application/json", body), body
+
+
+def error_headers(
+    error: AuthError, realm: str, content_type: str, body: bytes
+) -> list[tuple[str, str]]:
+    """The headers of a refusal with this body: type, length, ``no-store``, the
+    RFC 6750 challenge and, for a 503, ``Retry-After``. Renderers of other formats
+    (problem+json) use it so that the challenge is the same whatever the body."""
     headers = [
-        ("content-type", "application/json"),
+        ("content-type", content_type),
         ("content-length", str(len(body))),
         ("cache-control", "no-store"),
     ]
@@ -195,7 +225,7 @@ def render_error(error: AuthError, realm: str) -> tuple[int, list[tuple[str, str
         headers.append(("www-authenticate", challenge))
     if isinstance(error, ServiceUnavailableError):
         headers.append(("retry-after", str(error.retry_after)))
-    return error.status_code, headers, body
+    return headers
 
 
 BUILT_IN_ERRORS: frozenset[type[AuthError]] = frozenset(

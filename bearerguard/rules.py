@@ -22,8 +22,6 @@ if TYPE_CHECKING:
 
 __all__ = ["AUTHENTICATED", "PUBLIC", "Requirement", "Rule", "RuleSet"]
 
-_KIND_REFUSED = "This kind of token is not accepted here"
-
 _METHOD = re.compile(r"[A-Z]+")
 # A "." or ".." segment, or a ";" parameter: a path the router and a proxy may read
 # differently (security cases P-05). Such a path is never public.
@@ -78,7 +76,7 @@ class Requirement:
             InsufficientScopeError: listing the set that failed (empty for the kind).
         """
         if self.kinds and principal.kind not in self.kinds:
-            raise InsufficientScopeError(_KIND_REFUSED)
+            raise InsufficientScopeError.for_kinds(self.kinds)
         scopes = self.scopes
         granted = principal.scopes
         # The subset test (in C) settles exactly granted scopes; has_all, the wildcards,

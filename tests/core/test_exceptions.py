@@ -151,15 +151,17 @@ def test_tree_shape() -> None:
             id="insufficient-two-scopes",
         ),
         pytest.param(
-            InsufficientScopeError("This kind of token is not accepted here"),
+            InsufficientScopeError.for_kinds(["oauth"]),
             403,
             {
                 "message": "Insufficient permissions",
                 "error": "insufficient_scope",
                 "required_scopes": [],
+                "error_description": "This route accepts only oauth tokens",
             },
-            'Bearer realm="api", error="insufficient_scope"',
-            id="insufficient-kind-no-scope-attribute",
+            'Bearer realm="api", error="insufficient_scope",'
+            ' error_description="This route accepts only oauth tokens"',
+            id="insufficient-kind-says-which-kinds",
         ),
     ],
 )

@@ -182,7 +182,12 @@ def test_kind_refusal_lists_no_scopes(driver: str) -> None:
     status, headers, body = _guard().render(outcome)
     assert status == 403
     assert json.loads(body)["required_scopes"] == []
-    assert dict(headers)["www-authenticate"] == 'Bearer realm="api", error="insufficient_scope"'
+    # It says why, with a fixed description naming the kinds the route accepts.
+    assert json.loads(body)["error_description"] == "This route accepts only client tokens"
+    assert dict(headers)["www-authenticate"] == (
+        'Bearer realm="api", error="insufficient_scope",'
+        ' error_description="This route accepts only client tokens"'
+    )
 
 
 # -- authenticate / aauthenticate ---------------------------------------------------------

@@ -269,7 +269,11 @@ def test_another_merchants_application_is_403_on_every_route(dashboard: Any) -> 
         body = {"label": "x", "scopes": ["payments.get"]} if method == "POST" else None
         reply = dashboard.call(method, path, OTHER, body)
         assert reply.status == 403, (method, path)
-        assert reply.json() == {**FORBIDDEN_BODY, "required_scopes": []}
+        assert reply.json() == {
+            **FORBIDDEN_BODY,
+            "required_scopes": [],
+            "error_description": "The application belongs to another merchant",
+        }
         assert reply.headers["www-authenticate"].startswith('Bearer realm="api"')
 
     assert dashboard.registry.tokens_of(client_id) == before
@@ -315,7 +319,11 @@ def test_a_client_token_never_manages_tokens(dashboard: Any) -> None:
     reply = dashboard.call("GET", f"/api/applications/{client_id}/tokens", operator.token)
 
     assert reply.status == 403
-    assert reply.json() == {**FORBIDDEN_BODY, "required_scopes": []}
+    assert reply.json() == {
+        **FORBIDDEN_BODY,
+        "required_scopes": [],
+        "error_description": "This route accepts only oauth tokens",
+    }
 
 
 def test_the_management_scope_is_configurable(make_dashboard: Any) -> None:

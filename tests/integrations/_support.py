@@ -204,19 +204,31 @@ def bad_request(description: str) -> Answer:
     )
 
 
-def insufficient(*scopes: str) -> Answer:
+def insufficient(*scopes: str, description: str = "") -> Answer:
+    """A 403; with no scope failing, it says why (``description``) instead."""
     challenge = f'Bearer realm="{REALM}", error="insufficient_scope"'
+    body: dict[str, Any] = {
+        "message": "Insufficient permissions",
+        "error": "insufficient_scope",
+        "required_scopes": list(scopes),
+    }
     if scopes:
         challenge += f', scope="{" ".join(scopes)}"'
-    return Answer(
-        403,
-        {
-            "message": "Insufficient permissions",
-            "error": "insufficient_scope",
-            "required_scopes": list(scopes),
-        },
-        challenge,
-    )
+    else:
+        assert description, "a refusal naming no scope carries a description"
+        challenge += f', error_description="{description}"'
+        body["error_description"] = description
+    return Answer(403, body, challenge)
+
+
+def kind_refused(*kinds: str) -> Answer:
+    """The 403 of a route that accepts only these kinds of token."""
+    listed = " or ".join(kinds)
+    return insufficient(description=f"This route accepts only {listed} tokens")
+
+
+OTHER_APPLICATION = "The token belongs to another application"
+ONLY_OAUTH = kind_refused("oauth")
 
 
 EMPTY = "The bearer token is empty"
@@ -288,7 +300,9 @@ CASES = [
     case("oauth-without-scope", PAYMENT, ["Bearer {oauth_none}"], insufficient("payments.get")),
     case("client-without-scope", PAYMENT, ["Bearer {client_none}"], insufficient("payments.get")),
     case("any-scopes-none-granted", SEARCH, ["Bearer {client_get}"], insufficient(*SEARCH_ANY)),
-    case("kind-refused-even-with-star", APPLICATIONS, ["Bearer {client_all}"], insufficient()),
+    case(
+        "kind-refused-even-with-star", APPLICATIONS, ["Bearer {client_all}"], kind_refused("oauth")
+    ),
     # 503: a verifier cannot decide; fail closed.
     case("F01-verifier-unavailable", PAYMENT, ["Bearer {down}"], UNAVAILABLE),
     case("F03-verifier-raises-runtime-error", PAYMENT, ["Bearer {broken}"], UNAVAILABLE),

@@ -15,9 +15,11 @@ from bearerguard.starlette import BearerGuardMiddleware
 from ._support import (
     EXPIRED,
     MISSING,
+    OTHER_APPLICATION,
     Answer,
     insufficient,
     invalid_token,
+    kind_refused,
     make_guard,
     token,
 )
@@ -129,7 +131,7 @@ def test_require_scopes_in_every_position(
         ),
         pytest.param("/any", "oauth_search", None, id="any-one"),
         pytest.param("/any", "client_all", None, id="any-star"),
-        pytest.param("/oauth-only", "client_all", insufficient(), id="kind-refused"),
+        pytest.param("/oauth-only", "client_all", kind_refused("oauth"), id="kind-refused"),
         pytest.param("/oauth-only", "oauth_none", None, id="kind-accepted"),
         pytest.param(
             "/admin/report", "client_get", insufficient("payments.admin"), id="router-deps"
@@ -155,7 +157,7 @@ def test_any_scopes_kinds_and_router_dependencies(
     ("name", "answer"),
     [
         # Kind is checked first: an OAuth token with every scope is still the wrong kind.
-        pytest.param("oauth_all", insufficient(), id="kind-before-scopes"),
+        pytest.param("oauth_all", kind_refused("client"), id="kind-before-scopes"),
         pytest.param("client_get", insufficient("payments.create"), id="client-without-scope"),
         pytest.param("client_all", None, id="client-star"),
     ],
@@ -209,11 +211,12 @@ def test_an_auth_error_raised_in_an_endpoint_gets_the_same_answer() -> None:
     @app.get("/owned/{owner}")
     async def owned(owner: str, principal: Annotated[Principal, Depends(current_principal)]) -> str:
         if owner != principal.client_id:
-            raise InsufficientScopeError("The token belongs to another application")
+            raise InsufficientScopeError(OTHER_APPLICATION)
         return owner
 
     client = TestClient(app)
-    assert_answer(client.get("/owned/someone", headers=bearer("client_get")), insufficient())
+    refused = insufficient(description=OTHER_APPLICATION)
+    assert_answer(client.get("/owned/someone", headers=bearer("client_get")), refused)
     assert client.get("/owned/app_3b9f", headers=bearer("client_get")).json() == "app_3b9f"
 
 

@@ -25,10 +25,12 @@ from bearerguard.werkzeug import BearerGuardMiddleware
 from ._support import (
     BAD_CHARS,
     MISSING,
+    OTHER_APPLICATION,
     PAYMENT,
     Answer,
     bad_request,
     insufficient,
+    kind_refused,
     make_guard,
     run_wsgi,
     token,
@@ -315,7 +317,7 @@ def test_flask_current_principal_outside_a_request() -> None:
 @pytest.mark.parametrize(
     ("name", "answer"),
     [
-        pytest.param("oauth_all", insufficient(), id="kind-first"),
+        pytest.param("oauth_all", kind_refused("client"), id="kind-first"),
         pytest.param("client_get", insufficient("payments.create"), id="no-scope"),
         pytest.param("client_all", None, id="star"),
     ],
@@ -375,16 +377,15 @@ def test_flask_an_auth_error_raised_by_a_decorated_view_gets_the_same_answer() -
     @require_scopes("payments.get")
     def owned(owner: str) -> str:
         if owner != current_principal.client_id:
-            raise InsufficientScopeError("The token belongs to another application")
+            raise InsufficientScopeError(OTHER_APPLICATION)
         return owner
 
     client = app.test_client()
     refused = client.get("/owned/someone", headers=bearer("client_get"))
     assert refused.status_code == 403
-    assert refused.get_data() == insufficient().body_bytes()
-    assert sorted((n.lower(), v) for n, v in refused.headers.items()) == sorted(
-        insufficient().headers()
-    )
+    answer = insufficient(description=OTHER_APPLICATION)
+    assert refused.get_data() == answer.body_bytes()
+    assert sorted((n.lower(), v) for n, v in refused.headers.items()) == sorted(answer.headers())
     assert client.get("/owned/app_3b9f", headers=bearer("client_get")).get_data() == b"app_3b9f"
 
 
