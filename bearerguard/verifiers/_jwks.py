@@ -54,9 +54,11 @@ class JWKSCache:
         timeout: Seconds a fetch may take.
         fetcher: ``fetcher(url, timeout) -> bytes`` (tests inject one).
         timer: Monotonic clock.
+        metadata: The provider metadata the URL is discovered from, when it is.
 
     Attributes:
         fetches: Fetch attempts finished so far, good or failed (for monitoring).
+        metadata: The provider metadata the URL is discovered from, or None.
     """
 
     def __init__(
@@ -69,6 +71,7 @@ class JWKSCache:
         timeout: float = 5.0,
         fetcher: Fetcher = fetch_url,
         timer: Callable[[], float] = time.monotonic,
+        metadata: ProviderMetadata | None = None,
     ) -> None:
         self._locate = url if callable(url) else None
         self._url = None if callable(url) else url
@@ -85,12 +88,19 @@ class JWKSCache:
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._refresher = Refresher(self)
+        self._fetched_at: float | None = None
         self.fetches = 0
+        self.metadata = metadata
 
     @property
     def url(self) -> str | None:
         """The JWKS URL (with discovery: the last one found, None before that)."""
         return self._url
+
+    def age(self) -> float | None:
+        """Seconds since the key set held was fetched; None while none is held."""
+        fetched_at = self._fetched_at
+        return None if fetched_at is None else self._timer() - fetched_at
 
     def close(self) -> None:
         """Stop the background refresher; held keys keep answering."""
@@ -191,6 +201,7 @@ class JWKSCache:
             self._next_refresh = now + min(self._cooldown, self._refresh_interval)
         else:
             self._keys = keys
+            self._fetched_at = now
             self._next_refresh = now + self._refresh_interval
         finally:
             self.fetches += 1
@@ -243,18 +254,19 @@ def key_cache(
     if not (math.isfinite(refetch_cooldown) and refetch_cooldown >= 0):
         raise ValueError("jwks_refetch_cooldown must be zero or more seconds")
     source: str | Callable[[], str]
+    metadata: ProviderMetadata | None = None
     if jwks_url is not None:
         check_fetch_url(jwks_url, "jwks_url")
         source = jwks_url
     else:
         if issuer is None:
             raise ValueError("give exactly one of key= or jwks_url=, or issuer= to discover")
-        metadata = ProviderMetadata(
+        metadata = discovered = ProviderMetadata(
             issuer, timeout=timeout, fetcher=fetcher, timer=timer or time.monotonic
         )
 
         def source() -> str:
-            uri = metadata.get().get("jwks_uri")
+            uri = discovered.get().get("jwks_uri")
             if not isinstance(uri, str):
                 raise ValueError("the issuer's metadata has no jwks_uri")
             check_fetch_url(uri, "jwks_uri")
@@ -268,4 +280,5 @@ def key_cache(
         timeout=timeout,
         fetcher=fetcher or fetch_url,
         timer=timer or time.monotonic,
+        metadata=metadata,
     )

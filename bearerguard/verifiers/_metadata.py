@@ -122,6 +122,7 @@ class ProviderMetadata:
         self._timer = timer
         self._document: Mapping[str, Any] | None = None
         self._next_fetch = -math.inf
+        self._fetched_at: float | None = None
         self._lock = threading.Lock()
         self._pid = os.getpid()
 
@@ -132,6 +133,11 @@ class ProviderMetadata:
     def issuer(self) -> str:
         """The configured issuer identifier."""
         return self._issuer
+
+    def age(self) -> float | None:
+        """Seconds since the document held was fetched; None while none is held."""
+        fetched_at = self._fetched_at
+        return None if fetched_at is None else self._timer() - fetched_at
 
     def lookup(self) -> Mapping[str, Any] | None:
         """The held document when answering needs no I/O, else None.
@@ -187,6 +193,7 @@ class ProviderMetadata:
                 self._next_fetch = now + min(self._retry_interval, self._refresh_interval)
             else:
                 self._document = document
+                self._fetched_at = now
                 self._next_fetch = now + self._refresh_interval
         finally:
             lock.release()

@@ -161,6 +161,11 @@ class IntrospectionVerifier:
         source = f"endpoint={self.endpoint!r}" if self.endpoint else f"issuer={self.issuer!r}"
         return f"IntrospectionVerifier({source}, kind={self.kind!r})"
 
+    @property
+    def metadata(self) -> ProviderMetadata | None:
+        """The issuer's metadata, when the endpoint is discovered from it."""
+        return self._metadata
+
     def accepts(self, token: str) -> bool:
         """True for the tokens this verifier owns (see ``accepts=``)."""
         return self._accepts(token)
