@@ -16,7 +16,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-__all__ = ["PRINCIPAL_KEY", "enforce", "request_context", "send_denial"]
+__all__ = ["PRINCIPAL_KEY", "bare_context", "enforce", "request_context", "send_denial"]
 
 _DUPLICATE = "More than one Authorization header"
 # namedtuple's documented constructor from an iterable, bound once: it skips the Python
@@ -94,9 +94,26 @@ def _is_preflight(headers: list[tuple[bytes, bytes]]) -> bool:
     return b"origin" in names and b"access-control-request-method" in names
 
 
-async def send_denial(scope: Scope, send: Send, guard: Guard, error: AuthError) -> None:
-    """Answer a refused request or WebSocket handshake with the guard's rendering."""
-    status, headers, body = guard.render(error)
+def bare_context(scope: Scope) -> RequestContext:
+    """Method, path and request id of a scope whose headers could not be read in full
+    (a duplicate ``Authorization``), for the refusal's rendering and its audit event."""
+    request_id = next((v for n, v in scope["headers"] if n.lower() == b"x-request-id"), None)
+    return RequestContext(
+        scope["method"] if scope["type"] == "http" else "GET",
+        route_path(scope),
+        root_path=scope.get("root_path", ""),
+        request_id=None if request_id is None else request_id.decode("latin-1"),
+    )
+
+
+async def send_denial(
+    scope: Scope, send: Send, guard: Guard, error: AuthError, request: RequestContext | None = None
+) -> None:
+    """Answer a refused request or WebSocket handshake with the guard's rendering.
+
+    ``request`` is handed to a renderer that takes one.
+    """
+    status, headers, body = guard.render(error, request)
     raw = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
     if not any(name == b"content-length" for name, _ in raw):
         raw.append((b"content-length", str(len(body)).encode()))

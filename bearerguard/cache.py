@@ -114,6 +114,16 @@ class VerificationCache:
             return refusal[0]
         return None
 
+    def peek(self, key: bytes) -> Principal | None:
+        """The cached principal, without counting a use; None when absent or stale."""
+        entry = self._principals.get(key)
+        if entry is None:
+            return None
+        principal, ttl_deadline, deadline, _ = entry
+        if self._timer() < ttl_deadline and self._clock() < deadline:
+            return principal
+        return None
+
     def put(
         self,
         key: bytes,

@@ -26,7 +26,7 @@ from .exceptions import AuthError, MissingCredentialsError
 from .guard import Guard
 from .principal import Principal
 from .rules import Requirement
-from .werkzeug import GUARD_KEY, wsgi_denial
+from .werkzeug import GUARD_KEY, request_context, wsgi_denial
 
 __all__ = ["current_principal", "public", "require_scopes"]
 
@@ -83,7 +83,10 @@ def require_scopes(
             return guard, principal
 
         def refusal(guard: Guard, error: AuthError) -> Response:
-            status, headers, body = wsgi_denial(guard, error, request.method)
+            environ = request.environ
+            context = request_context(environ)
+            guard.report_refusal(error, context, environ.get(PRINCIPAL_KEY))
+            status, headers, body = wsgi_denial(guard, error, request.method, context)
             return Response(body, status=status, headers=headers)
 
         # An AuthError the view raises itself (a token acting for another application,

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from ._closing import aclose_all, close_all
 from ._dispatch import Entry, owner
 from ._flight import AsyncFlights, Flight, Flights
+from ._observe import Observer
+from .audit import DecisionHook
 from .cache import VerificationCache, token_key
 from .context import RequestContext
 from .exceptions import (
@@ -35,18 +37,17 @@ from .exceptions import (
 )
 from .headers import canonical_token, has_query_token, parse_authorization
 from .principal import Principal
+from .rendering import ContextRenderer, Renderer, bind_renderer
 from .resource_metadata import ResourceMetadata, RuleTable, rule_scopes, verifier_issuers
 from .revocation._guard import GuardRevocations, Revoking
 from .rules import PUBLIC, Requirement, Rule, RuleSet
 from .verifier import Verifier
 
 if TYPE_CHECKING:
+    from .metrics import GuardMetrics
     from .revocation import RevocationBus
 
 __all__ = ["Guard", "Renderer"]
-
-Renderer = Callable[[AuthError, str], tuple[int, list[tuple[str, str]], bytes]]
-"""``renderer(error, realm) -> (status, headers, body)``."""
 
 # RFC 9110 section 5.6.4 quoted-string without escapes: no '"', no '\\', no controls.
 _REALM = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
@@ -84,6 +85,13 @@ class Guard(Revoking):
         realm: The ``realm`` of every ``WWW-Authenticate`` challenge.
         renderer: ``renderer(error, realm) -> (status, headers, body)`` replacing the
             default JSON rendering; ``headers`` is a list of ``(name, value)`` strings.
+            A renderer that takes a ``request`` keyword is also handed the request's
+            :class:`~bearerguard.RequestContext` (see :mod:`bearerguard.rendering`,
+            which has an RFC 9457 problem+json renderer).
+        on_decision: ``on_decision(event)``, called with an
+            :class:`~bearerguard.audit.AuditEvent` for every decision (see
+            :mod:`bearerguard.audit`); what it raises is logged, never answered.
+        metrics: A :class:`~bearerguard.metrics.GuardMetrics` to count decisions in.
         resource_metadata: RFC 9728 protected resource metadata, at least
             ``{"resource": "https://api.example/"}``: served as JSON at
             ``/.well-known/oauth-protected-resource`` (and with the resource's path
@@ -117,8 +125,10 @@ class Guard(Revoking):
         cache_maxsize: int = 10_000,
         negative_cache_ttl: float = 5.0,
         realm: str = "api",
-        renderer: Renderer | None = None,
+        renderer: Renderer | ContextRenderer | None = None,
         resource_metadata: Mapping[str, Any] | None = None,
+        on_decision: DecisionHook | None = None,
+        metrics: GuardMetrics | None = None,
         timer: Callable[[], float] = time.monotonic,
         clock: Callable[[], float] = time.time,
         revocation_bus: RevocationBus | None = None,
@@ -135,7 +145,7 @@ class Guard(Revoking):
         self.public_paths: tuple[str, ...] = tuple(public_paths)
         self.default = default
         self._table: RuleTable = RuleSet(self.rules, self.public_paths, default)
-        self._renderer = renderer
+        self._renderer = None if renderer is None else bind_renderer(renderer)
         self.resource_metadata: ResourceMetadata | None = None
         if resource_metadata is not None:
             # Its paths are answered in front of the rules, and its renderer adds the
@@ -147,7 +157,7 @@ class Guard(Revoking):
             )
             self.resource_metadata = metadata
             self._table = metadata.serving(self._table)
-            self._renderer = metadata.renderer(renderer)
+            self._renderer = metadata.renderer(self._renderer)
         self._cache = VerificationCache(
             ttl=cache_ttl,
             maxsize=cache_maxsize,
@@ -162,6 +172,10 @@ class Guard(Revoking):
         self._verifiers_lock = threading.Lock()
         # Guards made by with_rules(): they get this one's verifiers when they change.
         self._views: weakref.WeakSet[Guard] = weakref.WeakSet()
+        # An unobserved cache hit does nothing more than test observer.watching.
+        self._observer = Observer(on_decision, metrics, self._cache)
+        if metrics is not None:
+            metrics.watch(self.verifiers)
         for verifier in self.verifiers:
             _bind(verifier, self)
         self._revocations: GuardRevocations | None = None
@@ -219,11 +233,22 @@ class Guard(Revoking):
         Raises:
             AuthError: the request is refused; render it with :meth:`render`.
         """
-        found = self._start(request)
+        try:
+            found = self._start(request)
+        except AuthError as error:
+            self._observer.started_refused(request, error)
+            raise
         if type(found) is not _Miss:
+            if self._observer.watching:
+                self._observer.hit(request, found)  # type: ignore[arg-type]
             return found  # type: ignore[return-value]
-        principal = self._verify(found.token, found.key)
-        return _authorized(principal, found.requirement)
+        started = time.perf_counter()
+        try:
+            principal = self._verify(found.token, found.key)
+        except AuthError as error:
+            self._observer.miss_refused(request, error, self._entries, found, started)
+            raise
+        return self._observer.finish(request, principal, found.requirement, found.key, started)
 
     async def adecide(self, request: RequestContext) -> Principal | None:
         """Async twin of :meth:`decide`, for ASGI: a cache hit never leaves the loop.
@@ -231,11 +256,22 @@ class Guard(Revoking):
         On a miss, a verifier's ``averify`` is awaited when it has one; otherwise its
         ``verify`` runs in a worker thread.
         """
-        found = self._start(request)
+        try:
+            found = self._start(request)
+        except AuthError as error:
+            self._observer.started_refused(request, error)
+            raise
         if type(found) is not _Miss:
+            if self._observer.watching:
+                self._observer.hit(request, found)  # type: ignore[arg-type]
             return found  # type: ignore[return-value]
-        principal = await self._averify(found.token, found.key)
-        return _authorized(principal, found.requirement)
+        started = time.perf_counter()
+        try:
+            principal = await self._averify(found.token, found.key)
+        except AuthError as error:
+            self._observer.miss_refused(request, error, self._entries, found, started)
+            raise
+        return self._observer.finish(request, principal, found.requirement, found.key, started)
 
     def check(self, method: str, path: str, authorization: str | None) -> Principal | None:
         """:meth:`decide` for a method, router path and raw ``Authorization`` value."""
@@ -332,10 +368,15 @@ class Guard(Revoking):
         """
         requirement.authorize(principal)
 
-    def render(self, error: AuthError) -> tuple[int, list[tuple[str, str]], bytes]:
-        """Render an error with the configured renderer: ``(status, headers, body)``."""
+    def render(
+        self, error: AuthError, request: RequestContext | None = None
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        """Render an error with the configured renderer: ``(status, headers, body)``.
+
+        ``request`` is the request refused, for renderers that take one (None: none).
+        """
         if self._renderer is not None:
-            return self._renderer(error, self.realm)
+            return self._renderer(error, self.realm, request)
         if type(error) not in _BUILT_IN:
             return render_error(error, self.realm)
         status, headers, body = _render_built_in(
@@ -346,6 +387,22 @@ class Guard(Revoking):
             self.realm,
         )
         return status, list(headers), body  # a fresh list: callers may extend it
+
+    def report_refusal(
+        self,
+        error: AuthError,
+        request: RequestContext | None = None,
+        principal: Principal | None = None,
+        *,
+        action: str = "route",
+    ) -> None:
+        """Log a refusal that :meth:`decide` did not make and hand it to ``on_decision``.
+
+        The adapters call it for a route declaration's refusal or an error the app
+        raised (``action="route"``), and for a request refused before the guard was
+        asked (``action="request"``); :meth:`decide` reports its own.
+        """
+        self._observer.refused(request, error, principal=principal, action=action)
 
     # -- the cache ------------------------------------------------------------------
 

@@ -46,7 +46,7 @@ __all__ = [
 WELL_KNOWN = "/.well-known/oauth-protected-resource"
 """The well-known path suffix of RFC 9728 section 3."""
 
-_Render = Callable[[AuthError, str], tuple[int, list[tuple[str, str]], bytes]]
+_Render = Callable[[AuthError, str, Any], tuple[int, list[tuple[str, str]], bytes]]
 # The document changes only with a deployment; an hour keeps clients from asking on
 # every refusal.
 _CACHE = "public, max-age=3600"
@@ -170,18 +170,20 @@ class ResourceMetadata:
 
     def renderer(self, base: _Render | None) -> _Render:
         """A renderer: :class:`MetadataResponse` as prepared, else ``base`` (or the
-        default JSON rendering) with ``resource_metadata`` added to its challenge."""
-        render = base or render_error
+        default JSON rendering) with ``resource_metadata`` added to its challenge.
+
+        Both take ``(error, realm, request)``, as the guard calls its renderer."""
+        render = base or _default
         parameter = self._parameter
         # As the guard does for its default rendering: a spray of refusals renders the
         # same few answers, so built-in errors are rendered once per distinct answer.
         cache: dict[tuple[Any, ...], tuple[int, tuple[tuple[str, str], ...], bytes]] = {}
 
-        def render_with_metadata(error: AuthError, realm: str) -> Any:
+        def render_with_metadata(error: AuthError, realm: str, request: Any) -> Any:
             if isinstance(error, MetadataResponse):
                 return error.rendered()
             if base is not None or type(error) not in BUILT_IN_ERRORS:
-                status, headers, body = render(error, realm)
+                status, headers, body = render(error, realm, request)
                 return status, [_with(header, parameter) for header in headers], body
             key = (
                 type(error),
@@ -199,6 +201,12 @@ class ResourceMetadata:
             return found[0], list(found[1]), found[2]
 
         return render_with_metadata
+
+
+def _default(
+    error: AuthError, realm: str, request: Any
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    return render_error(error, realm)
 
 
 class _Served:

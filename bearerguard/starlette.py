@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from starlette.authentication import AuthCredentials, BaseUser, UnauthenticatedUser
 from starlette.requests import HTTPConnection
 
-from ._asgi import Receive, Scope, Send, enforce, request_context, send_denial
+from ._asgi import Receive, Scope, Send, bare_context, enforce, request_context, send_denial
 from ._asgi_routes import public_rules
 from ._routes import public
 from .context import PRINCIPAL_KEY, RequestContext
@@ -131,9 +131,16 @@ class BearerGuardMiddleware:
             return
         try:
             request = request_context(scope)
+        except AuthError as error:
+            # A duplicate Authorization header: refused before the guard is asked.
+            request = bare_context(scope)
+            self.guard.report_refusal(error, request, action="request")
+            await send_denial(scope, send, self.guard, error, request)
+            return
+        try:
             principal = None if request is None else await self._adecide(request)
         except AuthError as error:
-            await send_denial(scope, send, self.guard, error)
+            await send_denial(scope, send, self.guard, error, request)
             return
         scope[PRINCIPAL_KEY] = principal
         if principal is None:
@@ -147,11 +154,12 @@ class BearerGuardMiddleware:
         except AuthError as error:
             # Raised by a route declaration, which runs before any response starts.
             try:
-                await send_denial(scope, send, self.guard, error)
+                await send_denial(scope, send, self.guard, error, request)
             except Exception:
                 # The app had already started its response (the server refuses a second
                 # one): the error is the app's own, for its error path (case A-06).
                 raise error from None
+            self.guard.report_refusal(error, request, principal)
 
 
 def requires(

@@ -41,10 +41,13 @@ _REASONS = {
 
 
 def wsgi_denial(
-    guard: Guard, error: AuthError, method: str
+    guard: Guard, error: AuthError, method: str, request: RequestContext | None = None
 ) -> tuple[str, list[tuple[str, str]], list[bytes]]:
-    """Render a refusal as a WSGI ``(status line, headers, body iterable)``."""
-    status, headers, body = guard.render(error)
+    """Render a refusal as a WSGI ``(status line, headers, body iterable)``.
+
+    ``request`` is handed to a renderer that takes one.
+    """
+    status, headers, body = guard.render(error, request)
     if not any(name.lower() == "content-length" for name, _ in headers):
         headers = [*headers, ("content-length", str(len(body)))]
     line = f"{status} {_REASONS.get(status, 'Error')}"
@@ -89,7 +92,8 @@ class BearerGuardMiddleware:
         try:
             principal = None if request is None else self._decide(request)
         except AuthError as error:
-            status, headers, body = wsgi_denial(guard, error, environ.get("REQUEST_METHOD", ""))
+            method = environ.get("REQUEST_METHOD", "")
+            status, headers, body = wsgi_denial(guard, error, method, request)
             start_response(status, headers)
             return body
         environ[GUARD_KEY] = guard
