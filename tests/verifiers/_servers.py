@@ -196,7 +196,11 @@ class IntrospectionServer(LocalServer):
 
 
 def active(**claims: Any) -> dict[str, Any]:
-    """A good introspection response for now + 300 s; ``name=None`` removes a claim."""
+    """A good introspection response for a day from now; ``name=None`` removes a claim.
+
+    A day, not minutes: test parameters are built at collection, and the whole suite
+    may take longer than a few minutes before they run.
+    """
     response: dict[str, Any] = {
         "active": True,
         "iss": "http://127.0.0.1",
@@ -204,7 +208,7 @@ def active(**claims: Any) -> dict[str, Any]:
         "sub": "user-1",
         "client_id": "dashboard",
         "scope": "payments.get payments.create",
-        "exp": int(time.time()) + 300,
+        "exp": int(time.time()) + 86400,
         "iat": int(time.time()) - 10,
         "jti": "at-1",
         "token_type": "Bearer",
