@@ -18,6 +18,8 @@ import logging
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bearerguard.webhooks import (
     DEFAULT_TOLERANCE,
@@ -348,3 +350,24 @@ def test_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError, match="webhook secret") as caught:
         Webhook.from_env("MERCHANT_HOOK_SECRET")
     assert "nope" not in str(caught.value)
+
+
+_HEADER_TEXT = st.text(alphabet=st.characters(codec="latin-1"), max_size=80)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    msg_id=_HEADER_TEXT,
+    stamp=st.one_of(_HEADER_TEXT, st.integers(-(10**15), 10**15).map(str)),
+    signature=st.one_of(
+        _HEADER_TEXT,
+        st.lists(st.sampled_from(["v1,", "v1a,", "v1", ",", " ", "AAAA", "=", WRONG])).map("".join),
+    ),
+    body=st.binary(max_size=64),
+)
+def test_any_input_is_verified_or_refused_never_raised_otherwise(
+    msg_id: str, stamp: str, signature: str, body: bytes
+) -> None:
+    sent = {"webhook-id": msg_id, "webhook-timestamp": stamp, "webhook-signature": signature}
+    with pytest.raises(WebhookVerificationError):  # nothing else, and no forgery passes
+        at(NOW).verify(body, sent)
