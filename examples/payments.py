@@ -36,6 +36,7 @@ from bearerguard.dashboard import (
     ApplicationRegistry,
     ManagementAPI,
     SecretBox,
+    audit_sink,
     new_secret_key,
     open_application_store,
 )
@@ -88,7 +89,10 @@ def management_api() -> ManagementAPI:
         box = SecretBox.from_env()
     except ValueError:
         box = SecretBox(new_secret_key())  # webhook secrets readable by this process only
-    registry = ApplicationRegistry(open_application_store(store_url()), token_manager(), box)
+    # Every change is an audit event in the bearerguard log, as the guard's decisions are.
+    registry = ApplicationRegistry(
+        open_application_store(store_url()), token_manager(), box, on_event=audit_sink()
+    )
     return ManagementAPI(registry, scope=MANAGE_SCOPE, login_url=LOGIN_PATH)
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._api import DEFAULT_MANAGEMENT_SCOPE, ROUTES, ManagementAPI, Route
-from ._events import EventHandler, ManagementAction, ManagementEvent
+from ._events import EventHandler, ManagementAction, ManagementEvent, audit_sink
 from ._page import CONTENT_SECURITY_POLICY
 from ._records import Application, ApplicationStatus, CreatedApplication
 from ._registry import MAX_NAME_LENGTH, ApplicationRegistry, UnknownApplicationError
@@ -69,6 +69,7 @@ __all__ = [
     "SecretBox",
     "SecretBoxError",
     "UnknownApplicationError",
+    "audit_sink",
     "new_secret_key",
     "new_webhook_secret",
     "open_application_store",

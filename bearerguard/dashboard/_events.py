@@ -1,13 +1,14 @@
-"""Audit events: one for every change made through the registry.
+"""Management events: one for every change made through the registry.
 
 ```python
-def audit(event: ManagementEvent) -> None:
-    logger.info("%s by %s on %s", event.action, event.actor, event.client_id)
-
-registry = ApplicationRegistry(store, manager, box, on_event=audit)
+registry = ApplicationRegistry(store, manager, box, on_event=audit_sink(on_decision))
 ```
 
-An event never carries a token, a webhook secret or a hash: only ids, names and scopes.
+:func:`audit_sink` joins them with the guard's decisions: each becomes a
+:class:`~bearerguard.audit.AuditEvent` (``action`` such as ``"token.revoked"``,
+``subject`` who acted), written to the ``bearerguard`` logger and handed to the same
+``on_decision`` hook the :class:`~bearerguard.Guard` is given. An event never carries
+a token, a webhook secret or a hash: only ids, names and scopes.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Literal
 
-__all__ = ["EventHandler", "ManagementAction", "ManagementEvent"]
+from ..audit import AuditEvent, DecisionHook, log_event
+
+__all__ = ["EventHandler", "ManagementAction", "ManagementEvent", "audit_sink"]
 
 logger = logging.getLogger("bearerguard")
 
@@ -68,9 +71,39 @@ class ManagementEvent:
             "detail": dict(self.detail),
         }
 
+    def to_audit_event(self) -> AuditEvent:
+        """The event as the guard's audit stream carries it (``outcome="allowed"``)."""
+        return AuditEvent(
+            action=self.action,
+            outcome="allowed",
+            status=201 if self.action.endswith("created") else 200,
+            kind="oauth" if self.actor is not None else None,
+            subject=self.actor,
+            token_id=self.token_id,
+            client_id=self.client_id,
+            at=self.at,
+        )
+
 
 EventHandler = Callable[[ManagementEvent], None]
 """``on_event(event)``: called after each change; what it raises is logged, not raised."""
+
+
+def audit_sink(on_decision: DecisionHook | None = None) -> EventHandler:
+    """An ``on_event`` that logs each change as an audit event and hands it on.
+
+    Args:
+        on_decision: The hook given to ``Guard(on_decision=...)``, to see management
+            changes in the same stream as decisions; None to log them only.
+    """
+
+    def sink(event: ManagementEvent) -> None:
+        audited = event.to_audit_event()
+        log_event(audited)
+        if on_decision is not None:
+            on_decision(audited)
+
+    return sink
 
 
 def emit(

@@ -563,3 +563,32 @@ def test_a_corrupt_application_row_is_503_not_a_conflict(dashboard: Any) -> None
 
     assert reply.status == 503
     assert reply.json() == {"detail": "the store is unavailable; try again"}
+
+
+def test_management_events_join_the_guards_audit_stream(dashboard: Any, caplog: Any) -> None:
+    from bearerguard.audit import AuditEvent
+    from bearerguard.dashboard import audit_sink
+
+    stream: list[AuditEvent] = []  # what Guard(on_decision=stream.append) also receives
+    dashboard.registry.on_event = audit_sink(stream.append)
+    with caplog.at_level(logging.INFO, logger="bearerguard"):
+        created = dashboard.create_application()
+        client_id = created["application"]["client_id"]
+        issued = dashboard.create_token(client_id)
+        path = f"/api/applications/{client_id}/tokens/{issued['record']['id']}/revoke"
+        dashboard.call("POST", path, MERCHANT)
+
+    assert [(e.action, e.outcome, e.status) for e in stream] == [
+        ("application.created", "allowed", 201),
+        ("token.created", "allowed", 201),
+        ("token.revoked", "allowed", 200),
+    ]
+    assert {(e.subject, e.kind, e.client_id) for e in stream} == {
+        ("merchant-1", "oauth", client_id)
+    }
+    assert stream[2].token_id == issued["record"]["id"]
+    logged = [r for r in caplog.records if getattr(r, "action", "").startswith("token.")]
+    assert [r.action for r in logged] == ["token.created", "token.revoked"]  # type: ignore[attr-defined]
+    for secret in (created["webhook_secret"], issued["token"]):
+        assert secret not in caplog.text
+        assert secret not in repr(stream)
