@@ -1,21 +1,23 @@
 """Audit events: one per decision, for a ``Guard(on_decision=...)`` hook and the log.
 
 An :class:`AuditEvent` says what was decided about a request (or, with another
-``action``, what an operator did) without ever holding the token: the token is named
-by the public id its verifier gave it (``token_id``) and by the first 12 hex digits of
-its SHA-256 digest, the guard's cache key (``token_hash``), which lets the refusals of
-one token be told apart from a spray of many without making the token recoverable.
+``action``, what an operator changed: :func:`bearerguard.dashboard.audit_sink` turns
+the dashboard's changes into events such as ``"token.revoked"``) without ever holding
+the token: the token is named by the public id its verifier gave it (``token_id``),
+else by the first 12 hex digits of its SHA-256 digest, the guard's cache key
+(``token_hash``), which lets the refusals of one token be told apart from a spray of
+many without making the token recoverable.
 
 Every event is also written to the ``bearerguard`` logger (:func:`log_event`), its
 fields as the record's ``extra`` attributes: refusals (and 503s) at INFO, successes
 at DEBUG.
 
 ```python
-import logging
+from bearerguard import Guard, StaticTokenVerifier
+from bearerguard.audit import AuditEvent
 
-from bearerguard.audit import AuditEvent, log_event
-
-log_event(AuditEvent(action="token.revoke", outcome="allowed", status=200, token_id="tok_1"))
+events: list[AuditEvent] = []
+guard = Guard([StaticTokenVerifier({"dev-token": ["payments.get"]})], on_decision=events.append)
 ```
 """
 
@@ -66,7 +68,7 @@ class AuditEvent:
     Attributes:
         action: ``"request"`` for the guard's decision on a request, ``"route"`` for a
             refusal by a route declaration (or an error the app raised) after the guard
-            let the request in; management tools use their own (``"token.revoke"``...).
+            let the request in; a management change its own (``"token.revoked"``...).
         outcome: ``"allowed"``, ``"refused"`` (4xx) or ``"unavailable"`` (503).
         status: The HTTP status answered (200 for a request let through).
         error: The RFC 6750 error code of a refusal (None: allowed, or no credentials).
@@ -75,7 +77,8 @@ class AuditEvent:
         subject: The principal's subject (for a management action: who acted).
         token_id: The public id of the token, when its verifier gave one (for a
             management action: the token acted upon).
-        token_hash: The first 12 hex digits of the token's SHA-256 digest.
+        token_hash: The first 12 hex digits of the token's SHA-256 digest, when the
+            event has no ``token_id``; a refusal has it for any token that parses.
         client_id: The principal's client (OAuth client or payment application).
         method: The request method.
         path: The router path (control characters escaped, at most 1000 characters).
