@@ -103,6 +103,11 @@ class RevocationBus(Protocol):
         """Async twin of :meth:`publish`."""
         ...
 
+    def publish_key(self, key: bytes) -> None:
+        """:meth:`publish` the eviction of one token by its cache key (what a
+        :class:`~bearerguard.tokens.TokenManager` sends on revoke and rotate)."""
+        ...
+
     def subscribe(self, sink: RevocationSink) -> None:
         """Deliver this process's received revocations to ``sink`` (weakly held)."""
         ...

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..stores._bounded import BoundedCalls
 from ._bus import BusStats, Counters, RevocationError, RevocationSink, check_seconds
+from ._message import Revocation
 from ._subscriber import ListenerFactory, Subscriber
 
 __all__ = ["SharedBus"]
@@ -43,6 +46,14 @@ class SharedBus:
         if step == "publish":
             self._counters.failed_publish()
         return RevocationError(f"{self._what}: {step} failed ({type(exc).__name__})")
+
+    if TYPE_CHECKING:  # each engine's own
+
+        def publish(self, revocation: Revocation) -> None: ...
+
+    def publish_key(self, key: bytes) -> None:
+        """Publish the eviction of one token by its SHA-256 cache key."""
+        self.publish(Revocation(key=key))
 
     def subscribe(self, sink: RevocationSink) -> None:
         """Deliver received revocations to ``sink``; starts this process's listener."""

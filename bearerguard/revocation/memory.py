@@ -52,6 +52,10 @@ class MemoryRevocationBus:
         for sink in sinks:
             sink.evict(revocation)
 
+    def publish_key(self, key: bytes) -> None:
+        """Publish the eviction of one token by its SHA-256 cache key."""
+        self.publish(Revocation(key=key))
+
     async def apublish(self, revocation: Revocation) -> None:
         """Async twin of :meth:`publish` (it does no I/O)."""
         self.publish(revocation)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ._records import TokenRecord
     from ._store import TokenStore
 
-__all__ = ["Cache", "Changes"]
+__all__ = ["Cache", "Changes", "Publisher"]
 
 # How long a revocation or rotation is remembered in this process, to catch a
 # verification that read the row just before the change (longer than any store timeout).
@@ -33,6 +33,13 @@ class Cache(Protocol):
     """What revoke and rotate need of a bound guard (a protocol: no import of the core)."""
 
     def invalidate_key(self, key: bytes) -> None: ...
+
+
+class Publisher(Protocol):
+    """What revoke and rotate need of a revocation bus (a protocol: tokens import no bus,
+    which imports the stores)."""
+
+    def publish_key(self, key: bytes) -> None: ...
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
