@@ -116,7 +116,9 @@ ROUTES = {"checkout": CHECKOUT, "payment": PAYMENT, "instructions": INSTRUCTIONS
 ROUTES |= {"applications": APPLICATIONS, "health": HEALTH}
 
 MISSING = (401, None)
-KIND = (403, [])  # a kind refusal lists no scopes
+# A kind refusal lists no scopes; it says which kinds the route accepts instead.
+CLIENT_ONLY = (403, "This route accepts only client tokens")
+OAUTH_ONLY = (403, "This route accepts only oauth tokens")
 OK = (200, None)
 CREATED = (201, None)
 
@@ -128,21 +130,33 @@ def need(*scopes: str) -> tuple[int, list[str]]:
 # caller -> (checkout, payment, instructions, applications, health)
 STORY = {
     "anonymous": (MISSING, MISSING, MISSING, MISSING, OK),
-    "oauth-get": (KIND, OK, need("payments.user-instructions.get"), OK, OK),
-    "oauth-none": (KIND, need("payments.get"), need("payments.user-instructions.get"), OK, OK),
-    "oauth-instructions": (KIND, need("payments.get"), OK, OK, OK),
-    # An identity provider's "*" is a plain string, not bearerguard's wildcard.
-    "oauth-star": (KIND, need("payments.get"), need("payments.user-instructions.get"), OK, OK),
-    "oauth-payments-star": (
-        KIND,
+    "oauth-get": (CLIENT_ONLY, OK, need("payments.user-instructions.get"), OK, OK),
+    "oauth-none": (
+        CLIENT_ONLY,
         need("payments.get"),
         need("payments.user-instructions.get"),
         OK,
         OK,
     ),
-    "client-checkout": (CREATED, OK, need("payments.user-instructions.get"), KIND, OK),
-    "client-readonly": (need("payments.create"), OK, OK, KIND, OK),
-    "client-star": (CREATED, OK, OK, KIND, OK),
+    "oauth-instructions": (CLIENT_ONLY, need("payments.get"), OK, OK, OK),
+    # An identity provider's "*" is a plain string, not bearerguard's wildcard.
+    "oauth-star": (
+        CLIENT_ONLY,
+        need("payments.get"),
+        need("payments.user-instructions.get"),
+        OK,
+        OK,
+    ),
+    "oauth-payments-star": (
+        CLIENT_ONLY,
+        need("payments.get"),
+        need("payments.user-instructions.get"),
+        OK,
+        OK,
+    ),
+    "client-checkout": (CREATED, OK, need("payments.user-instructions.get"), OAUTH_ONLY, OK),
+    "client-readonly": (need("payments.create"), OK, OK, OAUTH_ONLY, OK),
+    "client-star": (CREATED, OK, OK, OAUTH_ONLY, OK),
 }
 CELLS = [
     pytest.param(caller, route, expected, id=f"{caller}-{route}")
@@ -155,14 +169,19 @@ def checkout_body() -> dict[str, Any]:
     return {"clientId": example("payments").APPLICATION_ID, "amount": 1250}
 
 
-def expected_refusal(status: int, scopes: list[str] | None) -> tuple[bytes, str]:
+def expected_refusal(status: int, scopes: list[str] | str | None) -> tuple[bytes, str]:
+    """A 401, or a 403 naming the scopes that failed (or, as a string, saying why)."""
     if status == 401:
         return b'{"message":"Unauthenticated"}', 'Bearer realm="api"'
-    body = {"message": "Insufficient permissions", "error": "insufficient_scope"}
-    body["required_scopes"] = scopes  # type: ignore[assignment]
+    body: dict[str, Any] = {"message": "Insufficient permissions", "error": "insufficient_scope"}
     challenge = 'Bearer realm="api", error="insufficient_scope"'
-    if scopes:
-        challenge += f', scope="{" ".join(scopes)}"'
+    if isinstance(scopes, str):
+        body.update(required_scopes=[], error_description=scopes)
+        challenge += f', error_description="{scopes}"'
+    else:
+        body["required_scopes"] = scopes
+        if scopes:
+            challenge += f', scope="{" ".join(scopes)}"'
     return json.dumps(body, separators=(",", ":")).encode(), challenge
 
 
@@ -203,10 +222,9 @@ def test_checkout_for_another_application_is_the_same_403(call: Any) -> None:
     reply = call("POST", "/api/payment/checkout", payments.CHECKOUT_TOKEN, body)
 
     assert reply.status == 403
-    assert reply.body == expected_refusal(403, [])[0]
-    assert (
-        dict(reply.headers)["www-authenticate"] == 'Bearer realm="api", error="insufficient_scope"'
-    )
+    body, challenge = expected_refusal(403, "The token belongs to another application")
+    assert reply.body == body
+    assert dict(reply.headers)["www-authenticate"] == challenge
     assert dict(reply.headers)["cache-control"] == "no-store"
 
 
