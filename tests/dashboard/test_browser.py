@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from bearerguard.dashboard import new_secret_key
 
@@ -119,7 +120,7 @@ def _reveal_and_copy(page: Any) -> str:
 def _close_and_check_gone(page: Any, plaintext: str) -> None:
     page.get_by_role("dialog").get_by_role("button", name="Done").click()
     page.get_by_role("dialog").wait_for(state="hidden")
-    assert page.locator("#reveal-value").input_value() == ""
+    expect(page.locator("#reveal-value")).to_have_value("")
     assert plaintext not in page.content()
     assert plaintext not in page.evaluate("document.body.innerText")
 
@@ -166,7 +167,7 @@ def test_a_merchant_manages_tokens_in_the_browser(
     assert secret.startswith("whsec_")
     page.keyboard.press("Escape")  # Escape closes it as Done does
     page.get_by_role("dialog").wait_for(state="hidden")
-    assert page.locator("#reveal-value").input_value() == ""
+    expect(page.locator("#reveal-value")).to_have_value("")
     page.get_by_role("heading", name="Web shop").wait_for()
     client_id = page.locator("#client-id").inner_text()
     assert re.fullmatch(r"[0-9A-Za-z]{32}", client_id)

@@ -309,10 +309,15 @@
     $("copy").focus();
   }
 
-  // Closing the dialog removes the plaintext from the page.
-  $("token-dialog").addEventListener("close", () => {
+  // Closing the dialog removes the plaintext from the page: at once when Done, Cancel
+  // or Escape closes it ("close" itself is dispatched a task later).
+  function forgetPlaintext() {
     $("reveal-value").value = "";
     $("copy-status").textContent = "";
+  }
+  $("token-dialog").addEventListener("cancel", forgetPlaintext);
+  $("token-dialog").addEventListener("close", () => {
+    forgetPlaintext();
     $("reveal").hidden = true;
     $("token-form").hidden = false;
     $("token-form").reset();
@@ -323,7 +328,10 @@
   });
 
   for (const element of document.querySelectorAll("dialog .close")) {
-    element.addEventListener("click", () => element.closest("dialog").close());
+    element.addEventListener("click", () => {
+      forgetPlaintext();
+      element.closest("dialog").close();
+    });
   }
 
   function confirmAction(title, text, action) {
