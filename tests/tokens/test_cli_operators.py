@@ -281,3 +281,29 @@ def test_list_and_show_mark_a_rotated_token_and_name_its_successor(
     shown: dict[str, Any] = json.loads(cli(capsys, "tokens", "show", old, "--json")[1])
     assert shown["replaced_by"] == new
     assert json.loads(cli(capsys, "tokens", "show", new, "--json")[1])["replaced_by"] is None
+
+
+def test_a_reader_that_leaves_early_is_no_store_failure(tmp_path: Path) -> None:
+    # `bearerguard tokens list | head` closes the pipe while the command still writes.
+    from bearerguard.stores import SQLiteTokenStore
+    from bearerguard.tokens import TokenManager
+
+    manager = TokenManager(SQLiteTokenStore(tmp_path / "bearerguard.db"))
+    for n in range(800):  # far more output than a pipe holds
+        manager.issue(client_id=CLIENT, label=f"Server {n:04d}", scopes=["payments.get"])
+    manager.close()
+    manager.store.close()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BEARERGUARD_")}
+    reading = subprocess.Popen(
+        [str(SCRIPT), "tokens", "list"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert reading.stdout is not None
+    assert reading.stdout.readline().startswith(b"ID ")
+    reading.stdout.close()  # the reader leaves
+    _, err = reading.communicate(timeout=60)
+    assert reading.returncode == 141
+    assert err == b""
