@@ -140,7 +140,11 @@ class SQLApplicationStore:
         return done
 
     def close(self) -> None:
-        """Dispose of the engine if this store made it; yours stays open."""
+        """Dispose of the engine if this store made it; yours stays open.
+
+        As :meth:`SQLTokenStore.close <bearerguard.stores.SQLTokenStore.close>`: calls
+        under way finish first.
+        """
         self._db.close()
 
     # -- what runs on the store's threads -------------------------------------------

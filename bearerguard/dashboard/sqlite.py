@@ -128,7 +128,11 @@ class SQLiteApplicationStore:
         return done
 
     def close(self) -> None:
-        """Close every connection this store opened (they reopen on next use)."""
+        """Close every connection this store opened (they reopen on next use).
+
+        As :meth:`SQLiteTokenStore.close <bearerguard.stores.SQLiteTokenStore.close>`:
+        calls under way finish first.
+        """
         self._db.close()
 
     # -- what runs on the store's threads -------------------------------------------

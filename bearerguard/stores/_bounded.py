@@ -21,6 +21,11 @@ The threads are daemons (an abandoned call never holds up interpreter exit, whic
 ``concurrent.futures.ThreadPoolExecutor`` would: it joins its workers at exit), are
 started on first use, stop when their store is garbage-collected, and are replaced
 in a forked child, where the parent's threads do not exist.
+
+Closing never pulls a connection from under a call still running on these threads
+(the SQLite driver may crash, not just raise): :meth:`BoundedCalls.close` refuses new
+calls, waits up to ``timeout`` for the ones under way, and only then closes. Past
+that wait the last call to finish closes instead.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..tokens._store import Row, StoreBusyError, StoreTimeoutError
+from ..tokens._store import Row, StoreBusyError, StoreError, StoreTimeoutError
 
 if TYPE_CHECKING:
     from ..tokens import TokenRecord
@@ -119,6 +124,11 @@ class BoundedCalls:
         self._pid = -1
         self._slots = threading.BoundedSemaphore(self.max_concurrency)
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        # Calls handed to the threads and not finished (run, failed or cancelled).
+        self._state = threading.Condition()
+        self._in_flight = 0
+        self._closing = False
+        self._closer: Callable[[], object] | None = None  # run by the last call out
 
     def _started(self) -> None:
         # First use, or first use in a forked child: the threads (and any slots they
@@ -128,6 +138,8 @@ class BoundedCalls:
                 return
             self._slots = threading.BoundedSemaphore(self.max_concurrency)
             self._jobs = queue.SimpleQueue()
+            with self._state:  # the parent's calls never finish here
+                self._in_flight, self._closing, self._closer = 0, False, None
             for n in range(self.max_concurrency):
                 threading.Thread(
                     target=_work, args=(self._jobs,), name=f"bearerguard-store-{n}", daemon=True
@@ -139,19 +151,28 @@ class BoundedCalls:
         """``fn(*args)`` on a store thread; its result or exception within ``timeout``.
 
         Raises:
+            StoreError: the store is closing (:meth:`close` waits for calls under way).
             StoreBusyError: every slot stayed taken for the short acquire wait.
             StoreTimeoutError: no answer within ``timeout`` (the call may still finish).
         """
         if self._pid != os.getpid():
             self._started()
+        if self._closing:  # read again under the lock below, once a slot is held
+            raise StoreError(f"{self.what} is closing")
         started = time.monotonic()
         slots = self._slots
         if not slots.acquire(timeout=self._acquire_wait):
             raise StoreBusyError(
                 f"{self.what}: {self.max_concurrency} calls are already waiting on it"
             )
+        with self._state:
+            if self._closing:
+                slots.release()
+                raise StoreError(f"{self.what} is closing")
+            self._in_flight += 1
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
         future.add_done_callback(lambda _: slots.release())
+        future.add_done_callback(self._finished)
         self._jobs.put((future, fn, args))
         try:
             return future.result(timeout=self.timeout - (time.monotonic() - started))
@@ -162,6 +183,43 @@ class BoundedCalls:
             raise StoreTimeoutError(
                 f"{self.what} did not answer within {self.timeout:g} s"
             ) from None
+
+    def _finished(self, _: concurrent.futures.Future[Any]) -> None:
+        # A future's done callback: the call has returned (or never started).
+        with self._state:
+            self._in_flight -= 1
+            if self._in_flight:
+                return
+            self._state.notify_all()
+            closer, self._closer = self._closer, None
+        if closer is not None:
+            self._close_now(closer)
+
+    def _close_now(self, closer: Callable[[], object]) -> None:
+        try:
+            closer()
+        finally:
+            with self._state:
+                self._closing = False  # the next call reopens
+
+    def close(self, closer: Callable[[], object]) -> bool:
+        """Run ``closer`` once no call is running on the store's threads.
+
+        New calls raise :class:`~bearerguard.tokens.StoreError` at once until it has
+        run. Waits at most ``timeout`` for the calls under way; past that, returns
+        and the last of them runs ``closer`` as it finishes: a connection is never
+        closed under a call still using it.
+
+        Returns:
+            True if ``closer`` ran here, False if it was left to the last call.
+        """
+        with self._state:
+            self._closing = True
+            if not self._state.wait_for(lambda: self._in_flight == 0, timeout=self.timeout):
+                self._closer = closer
+                return False
+        self._close_now(closer)
+        return True
 
 
 class BoundedStore:

@@ -157,9 +157,14 @@ class SQLTokenStore(BoundedStore):
     # -- the store protocol: each call bounded (BoundedStore) -----------------------
 
     def close(self) -> None:
-        """Dispose of the engine if this store made it; yours stays open."""
+        """Dispose of the engine if this store made it; yours stays open.
+
+        Calls under way finish first (waiting at most ``timeout``; past that the last
+        of them disposes), and calls made meanwhile raise
+        :class:`~bearerguard.tokens.StoreError`. The engine reconnects on next use.
+        """
         if self._owns_engine:
-            self.engine.dispose()
+            self._calls.close(self.engine.dispose)
 
     # -- what runs on the store's threads -------------------------------------------
 

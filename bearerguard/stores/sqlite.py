@@ -179,7 +179,16 @@ class SQLiteTokenStore(BoundedStore):
     # -- the store protocol: each call bounded (BoundedStore) -----------------------
 
     def close(self) -> None:
-        """Close every connection this store opened (they reopen on next use)."""
+        """Close every connection this store opened (they reopen on next use).
+
+        Calls under way finish first (waiting at most ``timeout``; past that the last
+        of them closes), and calls made meanwhile raise
+        :class:`~bearerguard.tokens.StoreError`: SQLite must not lose a connection
+        under a running statement.
+        """
+        self._calls.close(self._close_connections)
+
+    def _close_connections(self) -> None:
         for held in list(self._connections):
             with contextlib.suppress(sqlite3.Error):
                 held.closer()
