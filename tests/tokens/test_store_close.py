@@ -9,11 +9,19 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from bearerguard.stores import SQLiteTokenStore, StoreBusyError, StoreError
+from bearerguard.stores import (
+    SQLiteTokenStore,
+    SQLTokenStore,
+    StoreBusyError,
+    StoreError,
+    StoreTimeoutError,
+)
 from bearerguard.tokens import TokenManager
 
 BOUND = 10.0  # a correctness bound on two shared cores, not a speed
@@ -61,3 +69,35 @@ def test_close_waits_for_the_call_under_way_and_refuses_new_ones(tmp_path: Path)
     assert sorted(record.label for record in manager.list()) == ["before", "during"]
     manager.close()
     store.close()
+
+
+def test_a_call_stuck_past_the_close_wait_closes_the_store_when_it_finishes(
+    pg_url: str, pg_schema: str, stall_proxy: Any
+) -> None:
+    timeout = 0.5
+    store = SQLTokenStore(stall_proxy.url(pg_url), schema=pg_schema, timeout=timeout)
+    try:
+        assert store.get("unknown") is None  # the schema and a pooled connection
+        stall_proxy.stall()
+        with pytest.raises(StoreTimeoutError):
+            store.get("unknown")  # abandoned: still waiting on the stalled socket
+        started = time.monotonic()
+        store.close()
+        assert time.monotonic() - started < BOUND  # bounded, never a hang
+        # The engine is disposed only once the stuck call is out; until then calls
+        # are refused at once.
+        with pytest.raises(StoreError, match="is closing"):
+            store.get("unknown")
+        stall_proxy.restore()
+        deadline = time.monotonic() + BOUND
+        while True:
+            try:
+                assert store.get("unknown") is None  # closed, then reopened
+                break
+            except StoreError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+    finally:
+        stall_proxy.restore()
+        store.close()
