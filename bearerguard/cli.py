@@ -48,7 +48,7 @@ from .tokens import DEFAULT_PREFIX, TokenManager
 __all__ = ["main"]
 
 EXIT_OK, EXIT_STORE_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-EXIT_OUTPUT_CLOSED = 141  # 128 + SIGPIPE, as a shell reports a command whose reader left
+_EXIT_OUTPUT_CLOSED = 141  # 128 + SIGPIPE, as a shell reports a command whose reader left
 
 _TOKEN_LIKE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*_[0-9A-Za-z]{36}")
 _DURATION_HELP = f"a DURATION is a number and a unit w, d, h, m or s: {DURATION_FORMS}"
@@ -234,7 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (| head): not the store's fault, nothing to say. Python's
         # advice: point stdout at devnull, so the final flush at exit fails no more.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OUTPUT_CLOSED
+        return _EXIT_OUTPUT_CLOSED
     except Exception as exc:
         # The store failed. Its message never holds a token: stores see only hashes.
         return _fail(f"the token store failed: {exc}", EXIT_STORE_FAILED)
