@@ -9,32 +9,23 @@ only build a :class:`~bearerguard.RequestContext` and render what comes back.
 from __future__ import annotations
 
 import copy
-import functools
 import re
 import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
-from ._closing import aclose_all, close_all
-from ._dispatch import Entry, owner
-from ._flight import AsyncFlights, Flight, Flights
+from ._dispatch import Entry
+from ._flight import AsyncFlights, Flights
+from ._lifecycle import Lifecycle, bind
 from ._observe import Observer
+from ._refusal import Refusing
+from ._verification import Miss, Verifying
 from .audit import DecisionHook
 from .cache import VerificationCache, token_key
 from .context import RequestContext
-from .exceptions import (
-    BUILT_IN_ERRORS,
-    AuthError,
-    InsufficientScopeError,
-    InvalidRequestError,
-    MissingCredentialsError,
-    ServiceUnavailableError,
-    UnauthenticatedError,
-    render_error,
-)
+from .exceptions import AuthError, InvalidRequestError, MissingCredentialsError
 from .headers import canonical_token, has_query_token, parse_authorization
 from .principal import Principal
 from .rendering import ContextRenderer, Renderer, bind_renderer
@@ -55,18 +46,7 @@ _REALM = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
 _TWO_METHODS = "The access token was sent by more than one method"
 
 
-class _Miss:
-    """A request that needs its token verified: what the drivers finish."""
-
-    __slots__ = ("key", "requirement", "token")
-
-    def __init__(self, requirement: Requirement, token: str, key: bytes) -> None:
-        self.requirement = requirement
-        self.token = token
-        self.key = key
-
-
-class Guard(Revoking):
+class Guard(Verifying, Lifecycle, Refusing, Revoking):
     """Authenticate bearer tokens and authorize requests against rules.
 
     Args:
@@ -171,13 +151,13 @@ class Guard(Revoking):
         self._aflights = AsyncFlights()
         self._verifiers_lock = threading.Lock()
         # Guards made by with_rules(): they get this one's verifiers when they change.
-        self._views: weakref.WeakSet[Guard] = weakref.WeakSet()
+        self._views = weakref.WeakSet()
         # An unobserved cache hit does nothing more than test observer.watching.
         self._observer = Observer(on_decision, metrics, self._cache)
         if metrics is not None:
             metrics.watch(self.verifiers)
         for verifier in self.verifiers:
-            _bind(verifier, self)
+            bind(verifier, self)
         self._revocations: GuardRevocations | None = None
         if revocation_bus is not None:
             self._revocations = GuardRevocations(self, revocation_bus, cache_maxsize, clock)
@@ -185,43 +165,6 @@ class Guard(Revoking):
     def __repr__(self) -> str:
         kinds = [verifier.kind for verifier in self.verifiers]
         return f"Guard(verifiers={kinds!r}, rules={len(self.rules)}, realm={self.realm!r})"
-
-    # -- verifiers --------------------------------------------------------------------
-
-    def add_verifier(self, verifier: Verifier, *, first: bool = False) -> None:
-        """Ask one more verifier from the next request on: after the others, or ``first``.
-
-        Its ``bind_guard`` is called as at construction. Results already cached stay
-        valid. :func:`bearerguard.testing.acting_as` puts a test verifier first this way.
-        """
-        entry = Entry(verifier, self._timer)
-        with self._verifiers_lock:
-            # One new tuple, assigned at once: a request in flight sees the old or the new.
-            entries = (entry, *self._entries) if first else (*self._entries, entry)
-            self._set_entries(entries)
-        _bind(verifier, self)
-
-    def remove_verifier(self, verifier: Verifier) -> None:
-        """Stop asking ``verifier`` from the next request on.
-
-        What it verified stays cached until it expires: :meth:`invalidate` its tokens
-        (or :meth:`clear_cache`) to refuse them at once.
-
-        Raises:
-            ValueError: it is not one of this guard's verifiers, or it is the last one.
-        """
-        with self._verifiers_lock:
-            entries = tuple(each for each in self._entries if each.verifier is not verifier)
-            if len(entries) == len(self._entries):
-                raise ValueError(f"{verifier!r} is not a verifier of this guard")
-            if not entries:
-                raise ValueError("a Guard needs at least one verifier")
-            self._set_entries(entries)
-
-    def _set_entries(self, entries: tuple[Entry, ...]) -> None:
-        verifiers = tuple(each.verifier for each in entries)
-        for guard in (self, *self._views):
-            guard._entries, guard.verifiers = entries, verifiers
 
     # -- deciding -------------------------------------------------------------------
 
@@ -238,7 +181,7 @@ class Guard(Revoking):
         except AuthError as error:
             self._observer.started_refused(request, error)
             raise
-        if type(found) is not _Miss:
+        if type(found) is not Miss:
             if self._observer.watching:
                 self._observer.hit(request, found)  # type: ignore[arg-type]
             return found  # type: ignore[return-value]
@@ -261,7 +204,7 @@ class Guard(Revoking):
         except AuthError as error:
             self._observer.started_refused(request, error)
             raise
-        if type(found) is not _Miss:
+        if type(found) is not Miss:
             if self._observer.watching:
                 self._observer.hit(request, found)  # type: ignore[arg-type]
             return found  # type: ignore[return-value]
@@ -307,7 +250,7 @@ class Guard(Revoking):
             extended._entries, extended.verifiers = self._entries, self.verifiers
         return extended
 
-    def _start(self, request: RequestContext) -> Principal | _Miss | None:
+    def _start(self, request: RequestContext) -> Principal | Miss | None:
         """Everything up to the verifier call: requirement, token, cache."""
         requirement = self._table.match(request.method, request.path)
         authorization = request.authorization
@@ -331,34 +274,7 @@ class Guard(Revoking):
             cached = self._cached(key)
             if cached is not None:
                 return _authorized(cached, requirement)
-        return _Miss(requirement, token, key)
-
-    def authenticate(self, authorization: str | None) -> Principal:
-        """Verify the bearer token in a raw ``Authorization`` value.
-
-        Raises:
-            MissingCredentialsError: no bearer token (401 with no error code).
-            InvalidRequestError: malformed credentials (400).
-            UnauthenticatedError: the token is refused (401).
-            ServiceUnavailableError: the verifier cannot decide (503).
-        """
-        token = parse_authorization(authorization)
-        if token is None:
-            raise MissingCredentialsError()
-        key = token_key(token)
-        return self._cached(key) or self._verify(token, key)
-
-    async def aauthenticate(self, authorization: str | None) -> Principal:
-        """Async twin of :meth:`authenticate`, for ASGI.
-
-        Uses a verifier's ``averify`` when it has one; otherwise its ``verify`` runs in
-        a worker thread. A cache hit does no thread hop and no I/O.
-        """
-        token = parse_authorization(authorization)
-        if token is None:
-            raise MissingCredentialsError()
-        key = token_key(token)
-        return self._cached(key) or await self._averify(token, key)
+        return Miss(requirement, token, key)
 
     def authorize(self, principal: Principal, requirement: Requirement) -> None:
         """Check kind, then all-of scopes, then any-of scopes.
@@ -368,186 +284,8 @@ class Guard(Revoking):
         """
         requirement.authorize(principal)
 
-    def render(
-        self, error: AuthError, request: RequestContext | None = None
-    ) -> tuple[int, list[tuple[str, str]], bytes]:
-        """Render an error with the configured renderer: ``(status, headers, body)``.
-
-        ``request`` is the request refused, for renderers that take one (None: none).
-        """
-        if self._renderer is not None:
-            return self._renderer(error, self.realm, request)
-        if type(error) not in _BUILT_IN:
-            return render_error(error, self.realm)
-        status, headers, body = _render_built_in(
-            type(error),  # type: ignore[arg-type]  # classes hash (mypy sees the instance's)
-            error.description,
-            getattr(error, "required_scopes", ()),
-            getattr(error, "retry_after", 0),
-            self.realm,
-        )
-        return status, list(headers), body  # a fresh list: callers may extend it
-
-    def report_refusal(
-        self,
-        error: AuthError,
-        request: RequestContext | None = None,
-        principal: Principal | None = None,
-        *,
-        action: str = "route",
-    ) -> None:
-        """Log a refusal that :meth:`decide` did not make and hand it to ``on_decision``.
-
-        The adapters call it for a route declaration's refusal or an error the app
-        raised (``action="route"``), and for a request refused before the guard was
-        asked (``action="request"``); :meth:`decide` reports its own.
-        """
-        self._observer.refused(request, error, principal=principal, action=action)
-
-    # -- the cache ------------------------------------------------------------------
-
-    def invalidate(self, token: str) -> None:
-        """Forget one token's cached result (after revoking it, say)."""
-        self.invalidate_key(token_key(token))
-
-    def invalidate_key(self, key: bytes) -> None:
-        """Forget a cached result by its key: the SHA-256 digest of the token.
-
-        A verification of that token still in flight is closed too: a request that
-        arrives after this returns verifies afresh, and the flight's result, read
-        before, is not cached.
-        """
-        self._flights.close(key)
-        self._aflights.close(key)
-        self._cache.discard(key)
-
-    def clear_cache(self) -> None:
-        """Forget every cached result."""
-        self._cache.clear()
-
-    # -- shutting down ----------------------------------------------------------------
-
-    def close(self) -> None:
-        """Release what the verifiers hold: pooled HTTP connections, the JWKS refresh
-        thread. Calls every verifier's ``close()``; the guard keeps answering.
-
-        Stores and token managers you built are yours to close.
-        """
-        close_all(self.verifiers)
-
-    async def aclose(self) -> None:
-        """Async twin of :meth:`close`: awaits a verifier's ``aclose()`` where it has
-        one, else runs its ``close()`` in a worker thread."""
-        await aclose_all(self.verifiers)
-
-    def __enter__(self) -> Guard:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    async def __aenter__(self) -> Guard:
-        return self
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    # -- verification -----------------------------------------------------------------
-
-    def _cached(self, key: bytes) -> Principal | None:
-        """The cached principal, None on a miss; a cached refusal is raised."""
-        cached = self._cache.get(key)
-        if type(cached) is str:
-            raise UnauthenticatedError(cached)
-        return cached  # type: ignore[return-value]
-
-    def _verify(self, token: str, key: bytes) -> Principal:
-        entry = owner(self._entries, token)
-
-        def work() -> Principal:
-            # A thread that missed the cache just before an earlier flight for this
-            # token stored its result and closed takes that result.
-            principal = self._cached(key) or entry.call(token, self._clock)
-            if self._revocations is not None:
-                self._revocations.check(key, principal)
-            return principal
-
-        return self._flights.run(key, work, self._keeper(key, entry))
-
-    async def _averify(self, token: str, key: bytes) -> Principal:
-        entry = owner(self._entries, token)
-
-        async def work() -> Principal:
-            cached = self._cached(key)
-            if cached is not None:
-                return cached
-            if entry.averify is not None:
-                principal = await entry.acall(token, self._clock)
-            else:
-                import anyio.to_thread  # only async callers need it
-
-                principal = await anyio.to_thread.run_sync(entry.call, token, self._clock)
-            if self._revocations is not None:
-                await self._revocations.acheck(key, principal)
-            return principal
-
-        return await self._aflights.run(key, work, self._keeper(key, entry))
-
-    def _keeper(self, key: bytes, entry: Entry) -> Callable[[Flight], None]:
-        """What a finished flight leaves in the cache: a principal or a refusal."""
-
-        def keep(flight: Flight) -> None:
-            principal = flight.principal
-            if principal is not None:
-                self._cache.put(key, principal, entry.deadline(principal), entry.record_use)
-                if entry.record_use is not None:
-                    entry.record_use(principal)
-            elif isinstance(flight.error, UnauthenticatedError):
-                self._cache.put_refusal(key, flight.error.description)
-
-        return keep
-
-
-def _bind(verifier: Verifier, guard: Guard) -> None:
-    bind_guard = getattr(verifier, "bind_guard", None)
-    if callable(bind_guard):
-        bind_guard(guard)
-
 
 def _authorized(principal: Principal, requirement: Requirement) -> Principal:
     if not requirement.public:
         requirement.authorize(principal)
     return principal
-
-
-# The default rendering of a built-in error depends only on these fields, and a flood
-# of refusals (a token spray) renders the same few answers again and again.
-_BUILT_IN = BUILT_IN_ERRORS
-
-
-@functools.lru_cache(maxsize=256)
-def _render_built_in(
-    kind: type[AuthError],
-    description: str,
-    required_scopes: tuple[str, ...],
-    retry_after: int,
-    realm: str,
-) -> tuple[int, tuple[tuple[str, str], ...], bytes]:
-    if kind is InsufficientScopeError:
-        error: AuthError = InsufficientScopeError(description, required_scopes=required_scopes)
-    elif kind is ServiceUnavailableError:
-        error = ServiceUnavailableError(description, retry_after=retry_after)
-    else:
-        error = kind(description)
-    status, headers, body = render_error(error, realm)
-    return status, tuple(headers), body
