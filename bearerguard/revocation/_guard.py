@@ -172,10 +172,9 @@ class GuardRevocations:
 
     async def acheck(self, key: bytes, principal: Principal) -> None:
         """:meth:`check` in a worker thread, off the event loop (when it does I/O)."""
-        import anyio.to_thread
-
         if not self._listed:
             return self.check(key, principal)
+        import anyio.to_thread
 
         await anyio.to_thread.run_sync(self.check, key, principal)
 
@@ -233,7 +232,6 @@ class Revoking:
         _clock: Callable[[], float]
 
         def authenticate(self, authorization: str | None) -> Principal: ...
-
         async def aauthenticate(self, authorization: str | None) -> Principal: ...
 
     def _link(self) -> GuardRevocations:
