@@ -20,7 +20,7 @@ from flask import Blueprint, Response, request
 
 from ..context import PRINCIPAL_KEY
 from ..exceptions import AuthError
-from ..werkzeug import GUARD_KEY, wsgi_denial
+from ..werkzeug import GUARD_KEY, request_context, wsgi_denial
 from ._api import ROUTES, ManagementAPI
 from ._replies import Reply
 
@@ -46,7 +46,11 @@ def _api_view(api: ManagementAPI, name: str) -> Callable[..., Response]:
             body = request.stream.read(api.max_body + 1)
             return _response(api.call(name, principal, params, body))
         except AuthError as error:
-            status, headers, chunks = wsgi_denial(guard, error, request.method)
+            # Reported and rendered as the Flask decorator's refusals are: with the
+            # request, so the audit hook and a renderer that takes one see it.
+            context = request_context(request.environ)
+            guard.report_refusal(error, context, request.environ.get(PRINCIPAL_KEY))
+            status, headers, chunks = wsgi_denial(guard, error, request.method, context)
             return Response(b"".join(chunks), status, headers=headers)
 
     view.__name__ = name

@@ -164,7 +164,12 @@ def make_dashboard(tmp_path: Path) -> Iterator[Callable[..., Dashboard]]:
     managers: list[TokenManager] = []
 
     def make(
-        framework: str, *, sqlite: bool = False, revocation_bus: Any = None, **api_kwargs: Any
+        framework: str,
+        *,
+        sqlite: bool = False,
+        revocation_bus: Any = None,
+        on_decision: Any = None,
+        **api_kwargs: Any,
     ) -> Dashboard:
         clock = Clock()
         if sqlite:
@@ -194,6 +199,7 @@ def make_dashboard(tmp_path: Path) -> Iterator[Callable[..., Dashboard]]:
             timer=clock,
             clock=clock,
             revocation_bus=revocation_bus,
+            on_decision=on_decision,
         )
         raw = _apps(api, guard)[framework]()
         dashboard: Dashboard

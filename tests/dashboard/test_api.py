@@ -592,3 +592,24 @@ def test_management_events_join_the_guards_audit_stream(dashboard: Any, caplog: 
     for secret in (created["webhook_secret"], issued["token"]):
         assert secret not in caplog.text
         assert secret not in repr(stream)
+
+
+@pytest.mark.parametrize("framework", ["starlette", "flask"])
+def test_a_refused_api_call_is_one_audit_event_with_its_request(
+    make_dashboard: Any, framework: str
+) -> None:
+    events: list[Any] = []
+    dashboard = make_dashboard(framework, on_decision=events.append)
+    client_id = dashboard.create_application()["application"]["client_id"]
+    events.clear()
+
+    path = f"/api/applications/{client_id}/tokens"
+    reply = dashboard.call("GET", path, OTHER, headers={"X-Request-ID": "req-7"})
+
+    assert reply.status == 403
+    refused = [event for event in events if event.outcome == "refused"]
+    assert len(refused) == 1
+    assert refused[0].status == 403
+    assert refused[0].request_id == "req-7"
+    assert refused[0].path.endswith(path)
+    assert refused[0].description == "The application belongs to another merchant"
