@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import math
 import threading
 import time
@@ -22,7 +23,9 @@ if TYPE_CHECKING:
     from ._records import TokenRecord
     from ._store import TokenStore
 
-__all__ = ["Cache", "Changes", "Publisher"]
+__all__ = ["Cache", "Changes", "Publisher", "publish"]
+
+logger = logging.getLogger("bearerguard")
 
 # How long a revocation or rotation is remembered in this process, to catch a
 # verification that read the row just before the change (longer than any store timeout).
@@ -119,3 +122,17 @@ class Changes:
         if change is not None and (expires_at is None or expires_at.timestamp() > change.deadline):
             # A verification that raced a revoke or rotate cached the old state.
             self.forget(change.token_hash)
+
+
+def publish(bus: Publisher | None, record: TokenRecord) -> None:
+    """Publish a revoked or rotated token's cache key on ``bus``, if there is one.
+
+    A bus that fails is logged, not raised: the store has the change, and other
+    processes see it within their ``cache_ttl``.
+    """
+    if bus is None:
+        return
+    try:
+        bus.publish_key(record.token_hash)
+    except Exception as exc:  # a bus's error names no token: buses see only hashes
+        logger.warning("client token %s changed but not published: %s", record.id, exc)

@@ -11,13 +11,14 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from ..scopes import validate_scopes
-from ._format import is_client_id
+from ._format import is_client_id, is_token_id
 
 if TYPE_CHECKING:
     from ._records import TokenRecord
 
 __all__ = [
     "MAX_LABEL_LENGTH",
+    "UnknownTokenError",
     "aware",
     "check_client_id",
     "check_label",
@@ -27,6 +28,20 @@ __all__ = [
 ]
 
 MAX_LABEL_LENGTH = 100
+
+
+class UnknownTokenError(ValueError):
+    """No token has this id (a ``ValueError``: it is bad input)."""
+
+    @classmethod
+    def for_id(cls, token_id: object) -> UnknownTokenError:
+        """The error for ``token_id``, which it quotes only when shaped like a token id.
+
+        Whatever else was given (a pasted token, say) is not repeated.
+        """
+        if is_token_id(token_id):
+            return cls(f"no token with id {token_id}")
+        return cls("no token with that id (token ids look like tok_ and 20 letters and digits)")
 
 
 def aware(value: datetime, name: str) -> datetime:

@@ -10,9 +10,10 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from ..scopes import validate_scopes
-from ._changes import Cache, Changes, Publisher
+from ._changes import Cache, Changes, Publisher, publish
 from ._checks import (
     MAX_LABEL_LENGTH,
+    UnknownTokenError,
     check_client_id,
     check_label,
     check_scopes,
@@ -41,20 +42,6 @@ logger = logging.getLogger("bearerguard")
 
 _DEFAULT_GRACE = timedelta(hours=24)
 _Records = list[TokenRecord]
-
-
-class UnknownTokenError(ValueError):
-    """No token has this id (a ``ValueError``: it is bad input)."""
-
-    @classmethod
-    def for_id(cls, token_id: object) -> UnknownTokenError:
-        """The error for ``token_id``, which it quotes only when shaped like a token id.
-
-        Whatever else was given (a pasted token, say) is not repeated.
-        """
-        if is_token_id(token_id):
-            return cls(f"no token with id {token_id}")
-        return cls("no token with that id (token ids look like tok_ and 20 letters and digits)")
 
 
 class TokenManager:
@@ -205,13 +192,14 @@ class TokenManager:
         """
         record = self._existing(token_id)
         if record.revoked_at is not None:
-            self._publish(record)  # a rerun after a failed publish reaches the others
+            # A rerun after a failed publish reaches the others.
+            publish(self.revocation_bus, record)
             return record
         now = self.now()
         if not self._changes.revoke(self.store, record, now):
             return self._existing(token_id)  # revoked concurrently
         logger.info("revoked client token %s", record.id)
-        self._publish(record)
+        publish(self.revocation_bus, record)
         return dataclasses.replace(record, revoked_at=now)
 
     def rotate(
@@ -251,7 +239,7 @@ class TokenManager:
         logger.info("rotated client token %s into %s", record.id, issued.record.id)
         # Guards drop the entry and re-read the shortened expiry; each then refuses
         # the old token at the grace's end by its own clock, with nothing to publish.
-        self._publish(record)
+        publish(self.revocation_bus, record)
         return issued
 
     def prune(self, older_than: timedelta, *, dry_run: bool = False) -> _Records:
@@ -274,15 +262,6 @@ class TokenManager:
         if not dry_run:
             logger.info("pruned %d client tokens ended before %s", len(records), before)
         return records
-
-    def _publish(self, record: TokenRecord) -> None:
-        if self.revocation_bus is None:
-            return
-        try:
-            self.revocation_bus.publish_key(record.token_hash)
-        except Exception as exc:  # a bus's error names no token: buses see only hashes
-            # The store has the change; other processes see it within cache_ttl.
-            logger.warning("client token %s changed but not published: %s", record.id, exc)
 
     # -- guards, caches and use -----------------------------------------------------
 
