@@ -10,9 +10,11 @@ with httpx's per-operation timeouts plus a deadline checked as the body arrives.
 from __future__ import annotations
 
 import base64
+import functools
+import ssl
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus, urlencode
 
 import anyio
@@ -20,9 +22,46 @@ import anyio
 if TYPE_CHECKING:
     import httpx2
 
-__all__ = ["MAX_RESPONSE_BYTES", "Unavailable", "form_request", "read_async", "read_sync"]
+__all__ = [
+    "MAX_RESPONSE_BYTES",
+    "Unavailable",
+    "client_options",
+    "form_request",
+    "load_httpx",
+    "read_async",
+    "read_sync",
+]
 
 MAX_RESPONSE_BYTES = 64 * 1024
+
+
+def load_httpx() -> Any:
+    """The httpx2 module, or an ImportError that says how to install it."""
+    try:
+        import httpx2
+    except ImportError:
+        raise ImportError(
+            'IntrospectionVerifier needs httpx2: pip install "bearerguard[introspection]"'
+        ) from None
+    return httpx2
+
+
+def client_options(httpx: Any, timeout: float, max_connections: int) -> dict[str, Any]:
+    """The options of every client a verifier opens, sync or async."""
+    return {
+        "verify": _tls_context(),
+        "timeout": httpx.Timeout(timeout),
+        "follow_redirects": False,  # credentials go to the configured endpoint only
+        "limits": httpx.Limits(max_connections=max_connections),
+    }
+
+
+@functools.lru_cache(maxsize=1)
+def _tls_context() -> ssl.SSLContext:
+    # Loading the CA bundle takes tens of milliseconds: once per process rather than
+    # for every new client on the event loop, as httpx would.
+    context: ssl.SSLContext = load_httpx().create_ssl_context()
+    return context
 
 
 class Unavailable(Exception):

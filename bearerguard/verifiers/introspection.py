@@ -15,20 +15,26 @@ never allowed and never sent; the guard remembers refusals for its
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import logging
 import math
 import re
-import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from .._throttle import Throttle
 from ..exceptions import ServiceUnavailableError
 from ..principal import Principal
-from ._introspection_http import Unavailable, form_request, read_async, read_sync
+from ._introspection_http import (
+    Unavailable,
+    client_options,
+    form_request,
+    load_httpx,
+    read_async,
+    read_sync,
+)
 from ._introspection_response import Expectations, principal_from
 from ._metadata import ProviderMetadata, check_fetch_url
 
@@ -44,16 +50,6 @@ _AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 _UNAVAILABLE = "The token introspection endpoint is unavailable"
 _BUSY = "Too many token introspections in flight"
 _NO_ENDPOINT = "The identity provider publishes no usable introspection endpoint"
-
-
-def _httpx() -> Any:
-    try:
-        import httpx2
-    except ImportError:
-        raise ImportError(
-            'IntrospectionVerifier needs httpx2: pip install "bearerguard[introspection]"'
-        ) from None
-    return httpx2
 
 
 class IntrospectionVerifier:
@@ -105,7 +101,7 @@ class IntrospectionVerifier:
         leeway: float = 0.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._httpx = _httpx()
+        self._httpx = load_httpx()
         if endpoint is None and issuer is None:
             raise ValueError("give endpoint= or issuer= (to discover the endpoint)")
         if endpoint is not None:
@@ -124,9 +120,11 @@ class IntrospectionVerifier:
             raise ValueError(f"auth_method must be one of {', '.join(_AUTH_METHODS)}")
         if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
             raise ValueError("timeout must be a positive number of seconds")
-        if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int):
-            raise ValueError("max_in_flight must be a positive integer")
-        if max_in_flight < 1:
+        if (
+            isinstance(max_in_flight, bool)
+            or not isinstance(max_in_flight, int)
+            or max_in_flight < 1
+        ):
             raise ValueError("max_in_flight must be a positive integer")
         if not 0 <= leeway <= 300:
             raise ValueError("leeway must be between 0 and 300 seconds")
@@ -147,15 +145,13 @@ class IntrospectionVerifier:
         self._client_id = client_id
         self._client_secret = client_secret
         self._timeout = float(timeout)
-        self._max_in_flight = max_in_flight
         self._slots = threading.BoundedSemaphore(max_in_flight)
         self._clock = clock
         self._lock = threading.Lock()
         self._throttle = Throttle(time.monotonic)  # an outage fails every call alike
         self._client: httpx2.Client | None = None
-        # Loading the CA bundle takes tens of milliseconds: once per process, here
-        # rather than on the event loop (httpx would load it for every new client).
-        self._tls: ssl.SSLContext = _tls_context()
+        # Made once (the TLS context is the costly part), off the event loop.
+        self._options = client_options(self._httpx, self._timeout, max_in_flight)
 
     def __repr__(self) -> str:
         source = f"endpoint={self.endpoint!r}" if self.endpoint else f"issuer={self.issuer!r}"
@@ -180,7 +176,8 @@ class IntrospectionVerifier:
         """
         url = self._endpoint(None if self._metadata is None else self._metadata.get())
         content, headers = self._request(token)
-        body = self._call(self._post, url, content, headers)
+        with self._slot():
+            body = self._post(url, content, headers)
         return self._principal(body, token)
 
     async def averify(self, token: str) -> Principal:
@@ -197,14 +194,8 @@ class IntrospectionVerifier:
                 document = await anyio.to_thread.run_sync(self._metadata.get)
         url = self._endpoint(document)
         content, headers = self._request(token)
-        if not self._slots.acquire(blocking=False):
-            raise ServiceUnavailableError(_BUSY, retry_after=1)
-        try:
+        with self._slot():
             body = await self._apost(url, content, headers)
-        except Exception as exc:
-            raise self._unavailable(exc) from None
-        finally:
-            self._slots.release()
         return self._principal(body, token)
 
     def _principal(self, body: bytes, token: str) -> Principal:
@@ -240,11 +231,13 @@ class IntrospectionVerifier:
             basic=self.auth_method == "client_secret_basic",
         )
 
-    def _call(self, post: Callable[..., bytes], *args: Any) -> bytes:
+    @contextlib.contextmanager
+    def _slot(self) -> Iterator[None]:
+        """One of the ``max_in_flight`` calls, or 503 at once; what the call raises, 503."""
         if not self._slots.acquire(blocking=False):
             raise ServiceUnavailableError(_BUSY, retry_after=1)
         try:
-            return post(*args)
+            yield
         except Exception as exc:
             raise self._unavailable(exc) from None
         finally:
@@ -268,30 +261,15 @@ class IntrospectionVerifier:
     def _sync_client(self) -> httpx2.Client:
         with self._lock:
             if self._client is None:
-                self._client = self._httpx.Client(**self._client_options())
+                self._client = self._httpx.Client(**self._options)
             return self._client
 
     def _async_client(self) -> httpx2.AsyncClient:
         # A fresh client per call: a pooled connection belongs to the event loop that
         # opened it, and a verifier outlives loops (Starlette's TestClient runs one per
         # request). The TLS context, the costly part, is shared.
-        client: httpx2.AsyncClient = self._httpx.AsyncClient(**self._client_options())
+        client: httpx2.AsyncClient = self._httpx.AsyncClient(**self._options)
         return client
-
-    def _client_options(self) -> dict[str, Any]:
-        httpx = self._httpx
-        return {
-            "verify": self._tls,
-            "timeout": httpx.Timeout(self._timeout),
-            "follow_redirects": False,  # credentials go to the configured endpoint only
-            "limits": httpx.Limits(max_connections=self._max_in_flight),
-        }
-
-
-@functools.lru_cache(maxsize=1)
-def _tls_context() -> ssl.SSLContext:
-    context: ssl.SSLContext = _httpx().create_ssl_context()
-    return context
 
 
 def _classifier(
