@@ -26,9 +26,9 @@ __all__ = ["GUARD_KEY", "BearerGuardMiddleware", "request_context", "wsgi_denial
 
 GUARD_KEY = "bearerguard.guard"
 """Where the middleware leaves its guard in ``environ``, for the Flask helpers."""
-# namedtuple's documented constructor from an iterable, bound once: it skips the Python
-# frame of the generated __new__ (RequestContext(...) costs half as much again).
-_context = RequestContext._make
+# The tuple constructor, as namedtuple's own _make calls it, without the two Python
+# frames of RequestContext(...) or _make: this runs on every request.
+_new = tuple.__new__
 
 _REASONS = {
     200: "OK",  # the guard's own answers (protected resource metadata)
@@ -118,7 +118,8 @@ def request_context(environ: WSGIEnvironment) -> RequestContext | None:
     if not path.isascii():
         # PEP 3333 native strings carry the bytes as latin-1; routers decode them as UTF-8.
         path = path.encode("latin-1", "replace").decode("utf-8", "replace")
-    return _context(
+    return _new(
+        RequestContext,
         (
             method,
             path,
@@ -128,5 +129,5 @@ def request_context(environ: WSGIEnvironment) -> RequestContext | None:
             environ.get("HTTP_HOST", ""),
             environ.get("SCRIPT_NAME", ""),
             environ.get("HTTP_X_REQUEST_ID"),
-        )
+        ),
     )
