@@ -199,6 +199,21 @@ class PostgresRevocationBus(SharedBus):
         return connection
 
     def _execute(self, query: str, params: tuple[Any, ...]) -> list[Any]:
+        import psycopg
+
+        kept = getattr(self._local, "connection", None)
+        reused = kept is not None and not kept.closed
+        try:
+            return self._run(query, params)
+        except psycopg.OperationalError:
+            if not reused:
+                raise
+            # A kept connection may have died in an outage since its last use (psycopg
+            # cannot tell before it is used; psycopg_pool checks one before lending it):
+            # once more on a new one, so the first call after an outage does not fail.
+            return self._run(query, params)
+
+    def _run(self, query: str, params: tuple[Any, ...]) -> list[Any]:
         connection = self._connection()
         try:
             cursor = connection.execute(query.format(table=self.table), params)

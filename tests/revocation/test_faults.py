@@ -140,3 +140,19 @@ def test_with_the_list_out_of_reach_a_miss_is_503_in_time_and_a_hit_still_passes
         proxy.restore()
     wait_for(lambda: bus.stats().connected, timeout=5)
     assert allowed(guard, "fresh")
+
+
+def test_the_first_miss_after_an_outage_is_decided_not_refused(make_bus: Any, proxy: Any) -> None:
+    # The list's connection, opened by the first miss, dies in the cut without being
+    # used; the first miss after the outage must not pay for it with a 503.
+    bus = make_bus(proxy.url, max_concurrency=1, **FAST)
+    tokens = {f"t{i}": ["a"] for i in range(3)}
+    guard = Guard([StaticTokenVerifier(tokens)], revocation_bus=bus)
+    wait_for(lambda: bus.stats().connected, timeout=5)
+    assert allowed(guard, "t0")
+    proxy.cut()
+    wait_for(lambda: not bus.stats().connected, timeout=3)
+    proxy.restore()
+    wait_for(lambda: bus.stats().connected, timeout=5)
+    assert allowed(guard, "t1")
+    assert allowed(guard, "t2")
