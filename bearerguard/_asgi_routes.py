@@ -14,10 +14,17 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from ._routes import Access, access_of, public_rule
+from ._routes import Access, access_of, declared_scopes, public_rule
 from .rules import Rule
 
-__all__ = ["dependency_calls", "find_routes", "public_rules", "route_access", "walk_routes"]
+__all__ = [
+    "dependency_calls",
+    "find_routes",
+    "public_rules",
+    "route_access",
+    "route_scopes",
+    "walk_routes",
+]
 
 logger = logging.getLogger("bearerguard")
 
@@ -119,3 +126,15 @@ def public_rules(app: object, *, docs: bool) -> list[Rule]:
                 path,
             )
     return rules
+
+
+def route_scopes(app: object) -> list[str]:
+    """The scopes the app's route declarations require (``requires``, ``require_scopes``)."""
+    routes = find_routes(app)
+    if routes is None:
+        return []
+    return declared_scopes(
+        call
+        for _, route in walk_routes(routes)
+        for call in (getattr(route, "endpoint", None), *dependency_calls(route))
+    )

@@ -2,7 +2,9 @@
 
 A view or dependency carries its access as a function attribute, which the adapters
 read once from the app's routing table (never per request) and turn into public
-:class:`~bearerguard.Rule` objects the guard consults before the app runs. Nothing here
+:class:`~bearerguard.Rule` objects the guard consults before the app runs. The route
+declarations that require scopes (``requires``, ``require_scopes``) leave theirs the
+same way, for the protected resource metadata's ``scopes_supported``. Nothing here
 knows a framework or a token format.
 """
 
@@ -12,12 +14,25 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any, Literal, TypeVar
 
-from .rules import Rule
+from .rules import Requirement, Rule
 
-__all__ = ["ACCESS", "Access", "access_of", "mark", "public", "public_rule"]
+__all__ = [
+    "ACCESS",
+    "REQUIREMENTS",
+    "Access",
+    "access_of",
+    "declare",
+    "declared_scopes",
+    "mark",
+    "public",
+    "public_rule",
+]
 
 ACCESS = "__bearerguard_access__"
 """The function attribute that holds a route's declared access."""
+
+REQUIREMENTS = "__bearerguard_requirements__"
+"""The function attribute that holds the requirements a route declares, innermost first."""
 
 Access = Literal["public", "optional"]
 """``public``: no token needed; ``optional``: no token needed, one presented is used."""
@@ -35,6 +50,27 @@ def mark(func: _F, access: Access) -> _F:
     """Record ``access`` on a view or dependency and return it unchanged."""
     setattr(func, ACCESS, access)
     return func
+
+
+def declare(func: _F, requirement: Requirement) -> _F:
+    """Record a route declaration's requirement on its view or dependency.
+
+    ``functools.wraps`` copies the attribute from a wrapped view, so stacked
+    declarations keep every requirement.
+    """
+    setattr(func, REQUIREMENTS, (*getattr(func, REQUIREMENTS, ()), requirement))
+    return func
+
+
+def declared_scopes(funcs: Iterable[object]) -> list[str]:
+    """The scopes that the declarations on ``funcs`` require, each once, in order."""
+    found: dict[str, None] = {}
+    for func in funcs:
+        for requirement in getattr(func, REQUIREMENTS, ()):
+            if isinstance(requirement, Requirement):
+                found.update(dict.fromkeys(requirement.scopes))
+                found.update(dict.fromkeys(requirement.any_scopes))
+    return list(found)
 
 
 def public(view: _F) -> _F:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ._routes import access_of, public_rule
+from ._routes import access_of, declared_scopes, public_rule
 from .rules import Rule
 
-__all__ = ["find_app", "public_rules"]
+__all__ = ["find_app", "public_rules", "route_scopes"]
 
 logger = logging.getLogger("bearerguard")
 
@@ -50,3 +50,8 @@ def public_rules(app: Any) -> list[Rule]:
                 rule.rule,
             )
     return rules
+
+
+def route_scopes(app: Any) -> list[str]:
+    """The scopes the app's views declare with ``require_scopes``."""
+    return declared_scopes(app.view_functions.values())

@@ -25,7 +25,7 @@ from ._asgi import enforce
 from ._asgi_routes import dependency_calls, route_access, walk_routes
 from ._oauth2_flows import OAuth2Flows
 from ._openapi import BEARER_DESCRIPTION, OAUTH2_SCHEME_NAME, SCHEME_NAME, Operation, describe
-from ._routes import mark, public
+from ._routes import declare, mark, public
 from .context import PRINCIPAL_KEY
 from .exceptions import MissingCredentialsError
 from .guard import Guard
@@ -53,6 +53,7 @@ class _RouteRequirement(SecurityBase):
         self.model = _MODEL
         self.scheme_name = SCHEME_NAME
         self.requirement = requirement
+        declare(self, requirement)  # for the middleware's scopes_supported
 
     async def __call__(self, request: HTTPConnection) -> Principal:
         return enforce(request.scope, self.requirement)

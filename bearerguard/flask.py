@@ -20,7 +20,7 @@ from typing import Any, TypeVar, cast
 from flask import Response, request
 from werkzeug.local import LocalProxy
 
-from ._routes import mark, public
+from ._routes import declare, mark, public
 from .context import PRINCIPAL_KEY
 from .exceptions import AuthError, MissingCredentialsError
 from .guard import Guard
@@ -104,6 +104,7 @@ def require_scopes(
                 except AuthError as error:
                     return refusal(guard, error)
 
+            declare(async_wrapper, requirement)
             return cast("_F", mark(async_wrapper, "optional") if optional else async_wrapper)
 
         @functools.wraps(view)
@@ -117,6 +118,7 @@ def require_scopes(
             except AuthError as error:
                 return refusal(guard, error)
 
+        declare(wrapper, requirement)
         return cast("_F", mark(wrapper, "optional") if optional else wrapper)
 
     return decorator

@@ -230,20 +230,25 @@ class Guard(Verifying, Lifecycle, Refusing, Revoking):
             return PUBLIC
         return self._table.match(method, path)
 
-    def with_rules(self, rules: Iterable[Rule]) -> Guard:
+    def with_rules(self, rules: Iterable[Rule], *, scopes: Iterable[str] = ()) -> Guard:
         """A guard that consults ``rules`` after the public paths, before this one's rules.
 
         It shares this guard's cache, single flights and renderer, so a token verified
         or invalidated through either is so in both, and it follows this guard's
         verifiers as :meth:`add_verifier` and :meth:`remove_verifier` change them. The
-        adapters call it once with the routes an app declares public; this guard is
+        adapters call it once with the routes an app declares public, and with the
+        ``scopes`` its route declarations require, which join the scopes of the rules
+        in the default ``scopes_supported`` of the resource metadata; this guard is
         left unchanged, so it can serve other apps.
         """
         extended = copy.copy(self)
         extended.rules = (*rules, *self.rules)
         extended._table = RuleSet(extended.rules, self.public_paths, self.default)
         if self.resource_metadata is not None:
-            extended._table = self.resource_metadata.serving(extended._table)
+            extended.resource_metadata = self.resource_metadata.with_scopes(
+                [*rule_scopes(extended.rules), *scopes]
+            )
+            extended._table = extended.resource_metadata.serving(extended._table)
         extended._views = weakref.WeakSet()
         with self._verifiers_lock:
             self._views.add(extended)

@@ -143,7 +143,9 @@ class ResourceMetadata:
         self.url = f"{parts.scheme}://{parts.netloc}{WELL_KNOWN}{path}"
         # Routers see the path decoded (ASGI "path", WSGI PATH_INFO).
         self.paths: frozenset[str] = frozenset({WELL_KNOWN, unquote(WELL_KNOWN + path)})
-        built = document(dict(metadata), self.resource, list(scopes), list(issuers))
+        # Kept to make this document again with more scopes (with_scopes).
+        self._given, self._scopes, self._issuers = dict(metadata), list(scopes), list(issuers)
+        built = document(dict(metadata), self.resource, self._scopes, self._issuers)
         self.document: Mapping[str, Any] = MappingProxyType(built)
         try:
             content = json.dumps(built, separators=(",", ":"), allow_nan=False).encode()
@@ -158,6 +160,15 @@ class ResourceMetadata:
 
     def __repr__(self) -> str:
         return f"ResourceMetadata({self.resource!r}, url={self.url!r})"
+
+    def with_scopes(self, scopes: Iterable[str]) -> ResourceMetadata:
+        """This metadata with ``scopes`` after its default scopes, unless
+        ``scopes_supported`` was given; itself when that adds nothing."""
+        added = [scope for scope in dict.fromkeys(scopes) if scope not in self._scopes]
+        if not added or "scopes_supported" in self._given:
+            return self
+        scopes = [*self._scopes, *added]
+        return ResourceMetadata(self._given, scopes=scopes, issuers=self._issuers)
 
     def answer(self, method: str) -> MetadataResponse:
         """The answer to a request for the document with this method."""

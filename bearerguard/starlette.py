@@ -21,8 +21,8 @@ from starlette.authentication import AuthCredentials, BaseUser, UnauthenticatedU
 from starlette.requests import HTTPConnection
 
 from ._asgi import Receive, Scope, Send, bare_context, enforce, request_context, send_denial
-from ._asgi_routes import public_rules
-from ._routes import public
+from ._asgi_routes import public_rules, route_scopes
+from ._routes import declare, public
 from .context import PRINCIPAL_KEY, RequestContext
 from .exceptions import AuthError
 from .guard import Guard
@@ -101,7 +101,9 @@ class BearerGuardMiddleware:
 
     Routes declared public on the route (``@public``, ``optional_principal``) are
     learned from the app's routing table on the first request and consulted after the
-    guard's ``public_paths``, before its rules.
+    guard's ``public_paths``, before its rules; the scopes routes require
+    (``requires``, ``require_scopes``) join the rules' in the guard's
+    ``scopes_supported`` (protected resource metadata) then.
 
     A CORS preflight (``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``)
     passes without a token. A WebSocket handshake is refused with an HTTP answer where
@@ -122,7 +124,9 @@ class BearerGuardMiddleware:
 
     async def _learn(self, request: RequestContext) -> Principal | None:
         rules = public_rules(self.app, docs=self.public_docs)
-        self._adecide = (self.guard.with_rules(rules) if rules else self.guard).adecide
+        scopes = route_scopes(self.app)
+        guard = self.guard.with_rules(rules, scopes=scopes) if rules or scopes else self.guard
+        self._adecide = guard.adecide
         return await self._adecide(request)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -197,13 +201,13 @@ def requires(
                 enforce(connection(args, kwargs).scope, requirement)
                 return await func(*args, **kwargs)
 
-            return async_wrapper  # type: ignore[return-value]
+            return declare(async_wrapper, requirement)  # type: ignore[return-value]
 
         @functools.wraps(func)
         def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
             enforce(connection(args, kwargs).scope, requirement)
             return func(*args, **kwargs)
 
-        return sync_wrapper  # type: ignore[return-value]
+        return declare(sync_wrapper, requirement)  # type: ignore[return-value]
 
     return decorator

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from ._wsgi_routes import find_app, public_rules
+from ._wsgi_routes import find_app, public_rules, route_scopes
 from .context import PRINCIPAL_KEY, RequestContext
 from .exceptions import AuthError
 from .guard import Guard
@@ -83,7 +83,9 @@ class BearerGuardMiddleware:
     def _learn(self, request: RequestContext) -> Principal | None:
         routed = find_app(self.app)
         rules = [] if routed is None else public_rules(routed)
-        self._decide = (self.guard.with_rules(rules) if rules else self.guard).decide
+        scopes = [] if routed is None else route_scopes(routed)
+        guard = self.guard.with_rules(rules, scopes=scopes) if rules or scopes else self.guard
+        self._decide = guard.decide
         return self._decide(request)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:

@@ -134,3 +134,29 @@ def test_a_guard_without_rules_lists_no_scopes() -> None:
     metadata = build({"resource": RESOURCE}).resource_metadata
     assert metadata is not None
     assert "scopes_supported" not in metadata.document
+
+
+def test_with_rules_adds_its_rules_and_scopes_after_the_defaults() -> None:
+    base = build({"resource": RESOURCE}, rules=[Rule("GET", "/a", scopes=["a"])])
+    extended = base.with_rules([Rule("GET", "/b", any_scopes=["b1", "b2"])], scopes=["c", "a"])
+    assert extended.resource_metadata is not None
+    assert extended.resource_metadata.document["scopes_supported"] == ["a", "b1", "b2", "c"]
+    assert extended.resource_metadata.url == RESOURCE.replace(
+        "/api", "/.well-known/oauth-protected-resource/api"
+    )
+    # The guard it was made from keeps its document.
+    assert base.resource_metadata is not None
+    assert base.resource_metadata.document["scopes_supported"] == ["a"]
+
+
+def test_with_rules_leaves_given_scopes_supported_alone() -> None:
+    given = build({"resource": RESOURCE, "scopes_supported": ["x"]})
+    extended = given.with_rules([Rule("GET", "/b", scopes=["b"])], scopes=["c"])
+    assert extended.resource_metadata is not None
+    assert extended.resource_metadata.document["scopes_supported"] == ["x"]
+
+
+def test_with_rules_scopes_need_no_metadata() -> None:
+    plain = build(None).with_rules([], scopes=["c"])
+    assert plain.resource_metadata is None
+    assert plain.check("GET", "/x", "Bearer t0ken") is not None

@@ -58,7 +58,10 @@ DOCUMENT = {
     "scopes_supported": [*SEARCH_ANY, "payments.get"],
     "bearer_methods_supported": ["header"],
 }
-DOCUMENT_BYTES = json.dumps(DOCUMENT, separators=(",", ":")).encode()
+# What the apps below serve: the scope of their declared route joins the rules' scopes.
+SERVED = {**DOCUMENT, "scopes_supported": [*SEARCH_ANY, "payments.get", "payments.create"]}
+SERVED = {name: SERVED[name] for name in DOCUMENT}  # the same order of parameters
+DOCUMENT_BYTES = json.dumps(SERVED, separators=(",", ":")).encode()
 
 Answer = tuple[int, dict[str, str], bytes]
 Call = Callable[..., Answer]
@@ -233,6 +236,41 @@ def test_authorization_servers_default_to_the_verifiers_issuers(
     status, _, body = serve(guard(resource_metadata={"resource": RESOURCE}))("GET", PATHS[0])
     assert status == 200
     assert json.loads(body)["authorization_servers"] == [ISSUER]
+
+
+def test_declared_scopes_join_the_rules_without_a_rule_of_their_own(
+    serve: Callable[[Guard], Call],
+) -> None:
+    # No rules at all: the document lists what the route declarations require.
+    metadata = {"resource": RESOURCE}
+    _, _, body = serve(guard(rules=[], resource_metadata=metadata))("GET", PATHS[0])
+    assert json.loads(body)["scopes_supported"] == ["payments.create"]
+
+
+def test_stacked_starlette_declarations_each_add_their_scopes() -> None:
+    @requires("refunds.create")
+    @requires("payments.get", any_scopes=["search.a", "search.b"])
+    async def refund(request: Request) -> JSONResponse:
+        return JSONResponse({"ok": True})
+
+    app = Starlette(routes=[Route("/refund", refund)])
+    app.add_middleware(
+        ASGIMiddleware, guard=guard(rules=[], resource_metadata={"resource": RESOURCE})
+    )
+    with TestClient(app) as client:
+        listed = client.get(PATHS[0]).json()["scopes_supported"]
+    assert listed == ["payments.get", "search.a", "search.b", "refunds.create"]
+
+
+def test_the_guard_given_to_the_middleware_keeps_its_own_document(
+    serve: Callable[[Guard], Call],
+) -> None:
+    # It may serve other apps: what one app declares stays with that app.
+    shared = guard()
+    status, _, _ = serve(shared)("GET", PATHS[0])
+    assert status == 200
+    assert shared.resource_metadata is not None
+    assert dict(shared.resource_metadata.document) == DOCUMENT
 
 
 def test_given_scopes_supported_replace_the_rules(serve: Callable[[Guard], Call]) -> None:
