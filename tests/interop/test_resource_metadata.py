@@ -30,7 +30,7 @@ _PARAMETER = re.compile(r'resource_metadata="([^"]*)"')
 
 
 def guard_for(provider: Provider) -> Guard:
-    """Discovery only: the issuer and the audience; the rules give the scopes."""
+    """Discovery only: the issuer and the audience; the rules and routes give the scopes."""
     return Guard(
         [JWTVerifier(issuer=provider.issuer, audience=PAYMENTS, algorithms=["RS256"])],
         rules=[Rule("GET", "/api/payment/{payment_id}", scopes=["payments.get"])],
@@ -71,7 +71,8 @@ def test_a_client_goes_from_a_401_to_a_token_through_the_metadata(
     assert headers["content-type"] == "application/json"
     assert document["resource"] == PAYMENTS  # RFC 9728 section 3.3
     assert document["authorization_servers"] == [provider.issuer]
-    assert document["scopes_supported"] == ["payments.get"]
+    # The rule's scope, then the one only a route declares (the checkout's).
+    assert document["scopes_supported"] == ["payments.get", "payments.create"]
     assert document["bearer_methods_supported"] == ["header"]
 
     issuer = document["authorization_servers"][0]
