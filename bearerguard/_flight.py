@@ -21,7 +21,8 @@ from typing import Any
 from .exceptions import AuthError, ServiceUnavailableError, UnauthenticatedError
 from .principal import Principal
 
-Keep = Callable[["Flight"], None]
+Keep = Callable[["Flight"], "Callable[[], object] | None"]
+"""Stores a finished flight's outcome under the table's lock; what it returns runs after."""
 
 
 class Flight:
@@ -70,8 +71,12 @@ class _Table:
         """Around the leader's work: record its refusal, then end the flight.
 
         An ended flight is kept (in the cache) unless it was closed meanwhile, and its
-        waiters are woken, whatever the work did (a cancelled leader included).
+        waiters are woken, whatever the work did (a cancelled leader included). Keeping
+        happens under the lock, so a close cannot fall between the check and the keep;
+        what ``keep`` hands back (a verifier's ``record_use``) runs once the lock is
+        released, since it may close flights itself (a token rotated meanwhile).
         """
+        then = None
         try:
             yield
         except AuthError as error:
@@ -82,10 +87,12 @@ class _Table:
                 if self.open.get(key) is flight:
                     del self.open[key]
                     if flight.done:
-                        keep(flight)
+                        then = keep(flight)
                 event = flight.event
             if event is not None:
                 event.set()
+            if then is not None:
+                then()
 
 
 class Flights(_Table):

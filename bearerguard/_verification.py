@@ -8,11 +8,12 @@ flight, :mod:`bearerguard._flight`); what it ends with is cached by ``_keeper``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ._dispatch import Entry, owner
-from ._flight import Flight
+from ._flight import Flight, Keep
 from .cache import token_key
 from .exceptions import MissingCredentialsError, UnauthenticatedError
 from .headers import parse_authorization
@@ -138,16 +139,21 @@ class Verifying:
 
         return await self._aflights.run(key, work, self._keeper(key, entry))
 
-    def _keeper(self, key: bytes, entry: Entry) -> Callable[[Flight], None]:
-        """What a finished flight leaves in the cache: a principal or a refusal."""
+    def _keeper(self, key: bytes, entry: Entry) -> Keep:
+        """What a finished flight leaves in the cache: a principal or a refusal.
 
-        def keep(flight: Flight) -> None:
+        The leader's use is recorded after the flights' lock is released: a
+        ``record_use`` may invalidate this very token, which takes that lock.
+        """
+
+        def keep(flight: Flight) -> Callable[[], object] | None:
             principal = flight.principal
             if principal is not None:
                 self._cache.put(key, principal, entry.deadline(principal), entry.record_use)
                 if entry.record_use is not None:
-                    entry.record_use(principal)
+                    return functools.partial(entry.record_use, principal)
             elif isinstance(flight.error, UnauthenticatedError):
                 self._cache.put_refusal(key, flight.error.description)
+            return None
 
         return keep
