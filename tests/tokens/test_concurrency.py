@@ -47,16 +47,20 @@ def test_threads_verifying_while_tokens_are_revoked_and_rotated(tmp_path: Path) 
         with lock:
             outcomes.update(local)
 
-    workers = [threading.Thread(target=hammer, args=(n * 3,)) for n in range(THREADS)]
+    # Daemon threads, stopped whatever happens: a failure here must fail this test, not
+    # leave eight threads spinning through the rest of the run and block its exit.
+    workers = [threading.Thread(target=hammer, args=(n * 3,), daemon=True) for n in range(THREADS)]
     for worker in workers:
         worker.start()
     replacements = []
-    for each in issued:
-        if each.token in doomed:
-            manager.revoke(each.record.id)
-        elif each.token in rotated:
-            replacements.append(manager.rotate(each.record.id, grace=timedelta(0)))
-    stop.set()
+    try:
+        for each in issued:
+            if each.token in doomed:
+                manager.revoke(each.record.id)
+            elif each.token in rotated:
+                replacements.append(manager.rotate(each.record.id, grace=timedelta(0)))
+    finally:
+        stop.set()
     for worker in workers:
         worker.join(30)
     assert errors == []
@@ -76,7 +80,7 @@ def test_threads_verifying_while_tokens_are_revoked_and_rotated(tmp_path: Path) 
             except UnauthenticatedError:
                 verdicts.append((each.token, False))
 
-    checkers = [threading.Thread(target=check) for _ in range(THREADS)]
+    checkers = [threading.Thread(target=check, daemon=True) for _ in range(THREADS)]
     for checker in checkers:
         checker.start()
     for checker in checkers:
