@@ -38,21 +38,28 @@ def test_close_waits_for_the_call_under_way_and_refuses_new_ones(tmp_path: Path)
     errors: list[BaseException] = []
 
     def issue() -> None:
-        try:
-            manager.issue(client_id="A" * 32, label="during", scopes=["a"])
-        except BaseException as exc:  # reported by the assertion below
-            errors.append(exc)
+        while True:
+            try:
+                manager.issue(client_id="A" * 32, label="during", scopes=["a"])
+                return
+            except StoreBusyError:
+                continue  # the probe below held the one slot: try again
+            except BaseException as exc:  # reported by the assertion below
+                errors.append(exc)
+                return
 
-    issuing = threading.Thread(target=issue)
+    issuing = threading.Thread(target=issue, daemon=True)
     issuing.start()
     try:
         # The one slot is taken once the write is under way on the store's thread.
+        deadline = time.monotonic() + 10
         while True:
+            assert time.monotonic() < deadline, f"the write never took the slot: {errors}"
             try:
                 store.get("unknown")
             except StoreBusyError:
                 break
-        closing = threading.Thread(target=store.close)
+        closing = threading.Thread(target=store.close, daemon=True)
         closing.start()
         closing.join(0.5)
         assert closing.is_alive()  # close waits for the write still inside SQLite
