@@ -145,7 +145,7 @@ class ResourceMetadata:
         self.paths: frozenset[str] = frozenset({WELL_KNOWN, unquote(WELL_KNOWN + path)})
         # Kept to make this document again with more scopes (with_scopes).
         self._given, self._scopes, self._issuers = dict(metadata), list(scopes), list(issuers)
-        built = document(dict(metadata), self.resource, self._scopes, self._issuers)
+        built = document(dict(metadata), self.resource, list(self._scopes), self._issuers)
         self.document: Mapping[str, Any] = MappingProxyType(built)
         try:
             content = json.dumps(built, separators=(",", ":"), allow_nan=False).encode()
